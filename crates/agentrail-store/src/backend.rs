@@ -1,0 +1,88 @@
+//! The storage seam: everything the ledger asks of a database, and nothing more.
+//!
+//! A backend stores rows; it never interprets them. Hashing, proofs and signing happen above it,
+//! in the [`crate::Ledger`], so a backend cannot make the log lie: at worst it loses or alters rows,
+//! and `verify` says so. Every backend passes the same conformance suite
+//! (`tests/conformance.rs`).
+
+use crate::LedgerError;
+use agentrail_core::Hash;
+
+/// One stored event: its leaf bytes verbatim, its body bytes verbatim (absent once erased), and
+/// the indexed columns, which are copies of header fields that `verify` cross-checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafRow {
+    pub leaf_index: u64,
+    pub event_id: String,
+    /// SHA-256 of the client's content: the idempotency record.
+    pub content_hash: Hash,
+    pub session_id: String,
+    pub agent_id: String,
+    pub kind: String,
+    pub ts: String,
+    pub received_at: String,
+    pub principal: Option<String>,
+    pub leaf: Vec<u8>,
+    pub body: Option<Vec<u8>>,
+}
+
+/// One signed checkpoint, verbatim, with its size and root as columns for lookups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRow {
+    pub size: u64,
+    pub root: Hash,
+    /// The signed note, verbatim.
+    pub note: String,
+    pub signed_at: String,
+}
+
+/// A tile of Merkle hashes: `hashes` is the concatenation of up to 256 32-byte hashes of tree
+/// level `8 * level`, starting at node index `256 * index`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TileRow {
+    pub level: u8,
+    pub index: u64,
+    pub hashes: Vec<u8>,
+}
+
+/// Meta keys the ledger uses.
+pub mod meta {
+    pub const FORMAT: &str = "format";
+    pub const ORIGIN: &str = "origin";
+    pub const LOG_ID: &str = "log_id";
+    pub const VKEY: &str = "vkey";
+    pub const PUBLISH_DIR: &str = "publish_dir";
+    pub const CREATED_AT: &str = "created_at";
+    /// `"<size> <root hex>"` of a checkpoint being signed: persisted before the signature.
+    pub const PENDING_CHECKPOINT: &str = "pending_checkpoint";
+}
+
+/// What a database must do for the ledger.
+pub trait Backend: Send {
+    /// A short name for messages ("sqlite").
+    fn name(&self) -> &'static str;
+    /// Number of stored leaves (the tree size).
+    fn leaf_count(&mut self) -> Result<u64, LedgerError>;
+    /// For each id, the stored leaf index and content hash, if any.
+    fn find_event_ids(&mut self, ids: &[&str]) -> Result<Vec<Option<(u64, Hash)>>, LedgerError>;
+    /// Stores leaves and tile upserts in one transaction, durably, or nothing at all.
+    fn commit(&mut self, leaves: &[LeafRow], tiles: &[TileRow]) -> Result<(), LedgerError>;
+    /// Up to `limit` leaves from `start` in index order, read in one bounded transaction.
+    fn leaves(&mut self, start: u64, limit: usize) -> Result<Vec<LeafRow>, LedgerError>;
+    fn leaf(&mut self, index: u64) -> Result<Option<LeafRow>, LedgerError>;
+    fn leaf_by_event_id(&mut self, id: &str) -> Result<Option<LeafRow>, LedgerError>;
+    fn tile(&mut self, level: u8, index: u64) -> Result<Option<Vec<u8>>, LedgerError>;
+    /// Every stored tile, in (level, index) order: for `verify`.
+    fn tile_keys(&mut self) -> Result<Vec<(u8, u64)>, LedgerError>;
+    /// All checkpoints, ascending by size.
+    fn checkpoints(&mut self) -> Result<Vec<CheckpointRow>, LedgerError>;
+    fn latest_checkpoint(&mut self) -> Result<Option<CheckpointRow>, LedgerError>;
+    fn checkpoint_at(&mut self, size: u64) -> Result<Option<CheckpointRow>, LedgerError>;
+    /// The smallest checkpoint whose size is greater than `index`.
+    fn checkpoint_covering(&mut self, index: u64) -> Result<Option<CheckpointRow>, LedgerError>;
+    /// Stores a checkpoint and clears the pending-checkpoint record, in one durable transaction.
+    fn put_checkpoint(&mut self, row: &CheckpointRow) -> Result<(), LedgerError>;
+    fn meta(&mut self, key: &str) -> Result<Option<String>, LedgerError>;
+    /// Sets a meta value durably.
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<(), LedgerError>;
+}

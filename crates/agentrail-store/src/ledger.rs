@@ -1,0 +1,699 @@
+//! The ledger: a data directory, its signing key, and the one append path.
+//!
+//! Layout of a data directory (created mode 0700):
+//! - `ledger.sqlite` (+ `-wal`, `-shm`): leaves, bodies, tiles, checkpoints, meta;
+//! - `signing.key` (mode 0600): the log's Ed25519 key as a C2SP signer key;
+//! - `lock`: the writer lock ([`crate::lock`]).
+
+use crate::backend::{meta, Backend, CheckpointRow, LeafRow};
+use crate::clock::Clock;
+use crate::lock::DirLock;
+use crate::sqlite::SqliteBackend;
+use crate::tiles::{TileReader, TileWriter};
+use crate::LedgerError;
+use agentrail_core::checkpoint::{open_checkpoint, sign_checkpoint, Checkpoint, TlogProof};
+use agentrail_core::event::{self, ValidEvent};
+use agentrail_core::merkle::{self, CompactRange};
+use agentrail_core::note::{Signer, Verifier};
+use agentrail_core::{timefmt, Hash};
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The on-disk format version of a data directory.
+pub const FORMAT_VERSION: &str = "1";
+/// Default minimum time between two interval checkpoints.
+pub const DEFAULT_CHECKPOINT_INTERVAL_MS: i64 = 1000;
+
+/// Paths inside a data directory.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    pub root: PathBuf,
+}
+
+impl DataDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DataDir { root: root.into() }
+    }
+    pub fn db(&self) -> PathBuf {
+        self.root.join("ledger.sqlite")
+    }
+    pub fn key(&self) -> PathBuf {
+        self.root.join("signing.key")
+    }
+    fn require(&self) -> Result<(), LedgerError> {
+        if self.db().is_file() && self.key().is_file() {
+            Ok(())
+        } else {
+            Err(LedgerError::NotInitialized(self.root.clone()))
+        }
+    }
+}
+
+/// Options of `agentrail init`.
+#[derive(Debug, Clone, Default)]
+pub struct InitOptions {
+    /// The checkpoint origin (and signing key name); derived from the host name when absent.
+    pub origin: Option<String>,
+    /// A second directory each new checkpoint is also written to.
+    pub publish: Option<PathBuf>,
+}
+
+/// What happened to one appended event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// Stored at this leaf index.
+    Appended { leaf_index: u64 },
+    /// The same event id with the same content is already stored at this index.
+    Duplicate { leaf_index: u64 },
+    /// The same event id is stored at this index with different content.
+    Conflict { leaf_index: u64 },
+}
+
+/// Origins become note key names: no spaces, no '+', printable, at most 255 bytes.
+pub fn check_origin(origin: &str) -> Result<(), LedgerError> {
+    let ok = !origin.is_empty()
+        && origin.len() <= 255
+        && !origin.contains('+')
+        && origin
+            .chars()
+            .all(|c| !c.is_whitespace() && !c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(LedgerError::Invalid(format!(
+            "origin {origin:?} must be 1 to 255 printable characters without spaces or '+'"
+        )))
+    }
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], LedgerError> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b)
+        .map_err(|e| LedgerError::io("reading randomness", std::io::Error::other(e.to_string())))?;
+    Ok(b)
+}
+
+fn default_origin(log_id: &str) -> String {
+    let host = gethostname::gethostname().to_string_lossy().to_lowercase();
+    let host: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let host = if host.is_empty() {
+        "localhost".into()
+    } else {
+        host
+    };
+    format!("{host}/agentrail/{log_id}")
+}
+
+fn now_string(clock: &dyn Clock) -> String {
+    timefmt::format_unix_nanos(clock.now_unix_nanos())
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> Result<(), LedgerError> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(|e| LedgerError::io(format!("setting permissions of {}", path.display()), e))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) -> Result<(), LedgerError> {
+    Ok(())
+}
+
+/// Writes a file durably: temp file, fsync, rename, fsync of the directory.
+fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), LedgerError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = path.with_extension("tmp");
+    let ctx = |what: &str| format!("{what} {}", tmp.display());
+    {
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(mode);
+        }
+        let mut f = opts
+            .open(&tmp)
+            .map_err(|e| LedgerError::io(ctx("creating"), e))?;
+        f.write_all(data)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| LedgerError::io(ctx("writing"), e))?;
+    }
+    fs::rename(&tmp, path)
+        .map_err(|e| LedgerError::io(format!("renaming into {}", path.display()), e))?;
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// The writer: owns the lock, the signing key and the right edge of the tree.
+pub struct Ledger {
+    dir: DataDir,
+    backend: Box<dyn Backend>,
+    _lock: DirLock,
+    signer: Signer,
+    origin: String,
+    frontier: CompactRange,
+    tiles: TileWriter,
+    clock: Arc<dyn Clock>,
+    checkpoint_interval_nanos: i128,
+    last_checkpoint: Option<(u64, i128)>,
+    publish: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("dir", &self.dir.root)
+            .field("origin", &self.origin)
+            .field("size", &self.frontier.size())
+            .finish()
+    }
+}
+
+impl Ledger {
+    /// Creates a data directory: the database, the signing key (0600) and the origin.
+    pub fn init(dir: &Path, opts: &InitOptions, clock: &dyn Clock) -> Result<String, LedgerError> {
+        let dd = DataDir::new(dir);
+        if dd.db().exists() || dd.key().exists() {
+            return Err(LedgerError::AlreadyInitialized(dir.to_path_buf()));
+        }
+        fs::create_dir_all(dir)
+            .map_err(|e| LedgerError::io(format!("creating {}", dir.display()), e))?;
+        set_mode(dir, 0o700)?;
+        let _lock = DirLock::acquire(dir, "agentrail init")?;
+        let log_id = agentrail_core::hash::to_hex(&random_bytes::<8>()?);
+        let origin = match &opts.origin {
+            Some(o) => o.clone(),
+            None => default_origin(&log_id),
+        };
+        check_origin(&origin)?;
+        let signer = Signer::from_seed(&origin, random_bytes::<32>()?)
+            .map_err(|e| LedgerError::Key(e.to_string()))?;
+        if let Some(p) = &opts.publish {
+            fs::create_dir_all(p)
+                .map_err(|e| LedgerError::io(format!("creating {}", p.display()), e))?;
+        }
+        write_atomic(
+            &dd.key(),
+            format!("{}\n", signer.to_skey()).as_bytes(),
+            0o600,
+        )?;
+        set_mode(&dd.key(), 0o600)?;
+        let mut backend = SqliteBackend::open(&dd.db(), true)?;
+        set_mode(&dd.db(), 0o600)?;
+        backend.set_meta(meta::FORMAT, FORMAT_VERSION)?;
+        backend.set_meta(meta::ORIGIN, &origin)?;
+        backend.set_meta(meta::LOG_ID, &log_id)?;
+        backend.set_meta(meta::VKEY, &signer.verifier().to_vkey())?;
+        backend.set_meta(meta::CREATED_AT, &now_string(clock))?;
+        if let Some(p) = &opts.publish {
+            let abs = fs::canonicalize(p)
+                .map_err(|e| LedgerError::io(format!("resolving {}", p.display()), e))?;
+            backend.set_meta(meta::PUBLISH_DIR, &abs.to_string_lossy())?;
+        }
+        Ok(origin)
+    }
+
+    /// Opens a data directory for writing. `what` names this writer for the lock file.
+    ///
+    /// Finishes a checkpoint whose signing was interrupted, and refuses when the store is behind,
+    /// or forked from, the last checkpoint published out of band.
+    pub fn open(dir: &Path, what: &str, clock: Arc<dyn Clock>) -> Result<Ledger, LedgerError> {
+        let dd = DataDir::new(dir);
+        dd.require()?;
+        let lock = DirLock::acquire(dir, what)?;
+        let mut backend: Box<dyn Backend> = Box::new(SqliteBackend::open(&dd.db(), false)?);
+        let signer = load_signer(&dd)?;
+        let origin = backend
+            .meta(meta::ORIGIN)?
+            .ok_or_else(|| LedgerError::Corrupt("meta has no origin".into()))?;
+        if signer.name() != origin {
+            return Err(LedgerError::Key(format!(
+                "signing.key is for {:?}, but this log's origin is {origin:?}",
+                signer.name()
+            )));
+        }
+        let size = backend.leaf_count()?;
+        let frontier = CompactRange::from_reader(&mut TileReader::new(backend.as_mut()), size)?;
+        let tiles = TileWriter::load(backend.as_mut(), size)?;
+        let publish = backend.meta(meta::PUBLISH_DIR)?.map(PathBuf::from);
+        let mut ledger = Ledger {
+            dir: dd,
+            backend,
+            _lock: lock,
+            signer,
+            origin,
+            frontier,
+            tiles,
+            clock,
+            checkpoint_interval_nanos: DEFAULT_CHECKPOINT_INTERVAL_MS as i128 * 1_000_000,
+            last_checkpoint: None,
+            publish,
+        };
+        ledger.check_published()?;
+        ledger.finish_pending_checkpoint()?;
+        if let Some(cp) = ledger.backend.latest_checkpoint()? {
+            ledger.check_consistent_with(&cp)?;
+            ledger.last_checkpoint = Some((cp.size, i128::MIN));
+        }
+        Ok(ledger)
+    }
+
+    /// Sets the minimum time between interval checkpoints.
+    pub fn set_checkpoint_interval_ms(&mut self, ms: u64) {
+        self.checkpoint_interval_nanos = ms as i128 * 1_000_000;
+    }
+
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+    pub fn root(&self) -> Hash {
+        self.frontier.root()
+    }
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+    pub fn verifier(&self) -> Verifier {
+        self.signer.verifier()
+    }
+    pub fn data_dir(&self) -> &Path {
+        &self.dir.root
+    }
+    /// The directory each checkpoint is also published to, if any.
+    pub fn publish_dir(&self) -> Option<&Path> {
+        self.publish.as_deref()
+    }
+
+    /// Appends validated events in one durable transaction. Duplicates (same id, same content)
+    /// and conflicts (same id, other content), against the store or earlier in the batch, append
+    /// nothing. Returns one outcome per event, in order, only after the commit is durable.
+    pub fn append(
+        &mut self,
+        events: &[ValidEvent],
+        source: &str,
+    ) -> Result<Vec<AppendOutcome>, LedgerError> {
+        let mut out = self.append_groups(&[(events, source)])?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    /// Group commit: appends several callers' batches, in order, in one durable transaction.
+    /// Ids are resolved across all of them as if they were one batch.
+    pub fn append_groups(
+        &mut self,
+        groups: &[(&[ValidEvent], &str)],
+    ) -> Result<Vec<Vec<AppendOutcome>>, LedgerError> {
+        for (_, source) in groups {
+            check_source(source)?;
+        }
+        let received_at = now_string(self.clock.as_ref());
+        let total: usize = groups.iter().map(|(e, _)| e.len()).sum();
+        // Resolve ids: first against the batch itself, then against the store.
+        let mut first_seen: HashMap<&str, (u64, Hash)> = HashMap::with_capacity(total);
+        let mut unique_ids: Vec<&str> = Vec::with_capacity(total);
+        let mut seen: std::collections::HashSet<&str> =
+            std::collections::HashSet::with_capacity(total);
+        for (events, _) in groups {
+            for ev in *events {
+                if seen.insert(ev.event_id.as_str()) {
+                    unique_ids.push(ev.event_id.as_str());
+                }
+            }
+        }
+        for (id, found) in unique_ids
+            .iter()
+            .copied()
+            .zip(self.backend.find_event_ids(&unique_ids)?)
+        {
+            if let Some(f) = found {
+                first_seen.insert(id, f);
+            }
+        }
+
+        let saved_frontier = self.frontier.clone();
+        let saved_tiles = self.tiles.clone();
+        let mut rows: Vec<LeafRow> = Vec::new();
+        let mut outcomes = Vec::with_capacity(groups.len());
+        for (events, source) in groups {
+            let mut group_out = Vec::with_capacity(events.len());
+            for ev in *events {
+                let id = ev.event_id.as_str();
+                if let Some(&(idx, hash)) = first_seen.get(id) {
+                    group_out.push(if hash == ev.content_hash {
+                        AppendOutcome::Duplicate { leaf_index: idx }
+                    } else {
+                        AppendOutcome::Conflict { leaf_index: idx }
+                    });
+                    continue;
+                }
+                let leaf_index = self.frontier.size();
+                let sealed = event::seal(ev, &received_at, source, random_bytes::<16>()?)
+                    .map_err(|e| LedgerError::Invalid(format!("event {id}: {e}")))?;
+                let tiles = &mut self.tiles;
+                self.frontier.push(sealed.leaf_hash, |level, index, hash| {
+                    tiles.add(level, index, hash)
+                });
+                rows.push(LeafRow {
+                    leaf_index,
+                    event_id: ev.event_id.clone(),
+                    content_hash: ev.content_hash,
+                    session_id: ev.session_id.clone(),
+                    agent_id: ev.agent_id.clone(),
+                    kind: ev.kind.clone(),
+                    ts: ev.ts.clone(),
+                    received_at: received_at.clone(),
+                    principal: ev.principal.clone(),
+                    leaf: sealed.leaf,
+                    body: Some(sealed.body),
+                });
+                first_seen.insert(id, (leaf_index, ev.content_hash));
+                group_out.push(AppendOutcome::Appended { leaf_index });
+            }
+            outcomes.push(group_out);
+        }
+        if rows.is_empty() {
+            return Ok(outcomes);
+        }
+        let dirty = self.tiles.take_dirty();
+        if let Err(e) = self.backend.commit(&rows, &dirty) {
+            self.frontier = saved_frontier;
+            self.tiles = saved_tiles;
+            return Err(e);
+        }
+        Ok(outcomes)
+    }
+
+    /// Signs a checkpoint if the tree grew and the interval since the last one has passed.
+    pub fn maybe_checkpoint(&mut self) -> Result<Option<CheckpointRow>, LedgerError> {
+        let now = self.clock.now_unix_nanos();
+        if let Some((size, at)) = self.last_checkpoint {
+            if size == self.size() || now.saturating_sub(at) < self.checkpoint_interval_nanos {
+                return Ok(None);
+            }
+        } else if self.size() == 0 {
+            return Ok(None);
+        }
+        self.checkpoint_now().map(Some)
+    }
+
+    /// Returns a checkpoint of the current tree, signing a new one if the latest is older.
+    pub fn checkpoint_now(&mut self) -> Result<CheckpointRow, LedgerError> {
+        let size = self.size();
+        let root = self.root();
+        if let Some(latest) = self.backend.latest_checkpoint()? {
+            if latest.size == size {
+                if latest.root != root {
+                    return Err(LedgerError::RefuseToSign(format!(
+                        "the tree of size {size} has root {root}, but checkpoint {size} signed {}",
+                        latest.root
+                    )));
+                }
+                return Ok(latest);
+            }
+            self.check_consistent_with(&latest)?;
+        }
+        // Persist what is about to be signed, so a crash between signing and storing re-signs
+        // the same size and root (Ed25519 is deterministic: the same note) and never another.
+        self.backend.set_meta(
+            meta::PENDING_CHECKPOINT,
+            &format!("{size} {}", root.to_hex()),
+        )?;
+        self.sign_and_store(size, root)
+    }
+
+    fn sign_and_store(&mut self, size: u64, root: Hash) -> Result<CheckpointRow, LedgerError> {
+        let cp = Checkpoint {
+            origin: self.origin.clone(),
+            size,
+            root,
+            extensions: Vec::new(),
+        };
+        let note =
+            sign_checkpoint(&cp, &self.signer).map_err(|e| LedgerError::Key(e.to_string()))?;
+        let row = CheckpointRow {
+            size,
+            root,
+            note,
+            signed_at: now_string(self.clock.as_ref()),
+        };
+        self.backend.put_checkpoint(&row)?;
+        self.last_checkpoint = Some((size, self.clock.now_unix_nanos()));
+        if let Some(dir) = &self.publish {
+            write_atomic(&dir.join("checkpoint"), row.note.as_bytes(), 0o644)?;
+        }
+        Ok(row)
+    }
+
+    fn finish_pending_checkpoint(&mut self) -> Result<(), LedgerError> {
+        let Some(pending) = self.backend.meta(meta::PENDING_CHECKPOINT)? else {
+            return Ok(());
+        };
+        let parsed = pending
+            .split_once(' ')
+            .and_then(|(s, r)| Some((s.parse::<u64>().ok()?, Hash::from_hex(r)?)));
+        let Some((size, root)) = parsed else {
+            return Err(LedgerError::Corrupt(format!(
+                "pending checkpoint record {pending:?} is malformed"
+            )));
+        };
+        if let Some(done) = self.backend.checkpoint_at(size)? {
+            if done.root == root {
+                // Stored, but the pending record survived the crash; clear it.
+                self.backend.set_meta(meta::PENDING_CHECKPOINT, "")?;
+                return Ok(());
+            }
+        }
+        if size > self.size() {
+            return Err(LedgerError::RefuseToSign(format!(
+                "a checkpoint of size {size} was being signed, but the store has only {} leaves",
+                self.size()
+            )));
+        }
+        let actual = merkle::root(&mut TileReader::new(self.backend.as_mut()), size)?;
+        if actual != root {
+            return Err(LedgerError::RefuseToSign(format!(
+                "a checkpoint of size {size} was being signed with root {root}, but the tree now has root {actual} there"
+            )));
+        }
+        self.sign_and_store(size, root)?;
+        Ok(())
+    }
+
+    /// The tree must still have, at `cp.size`, the root that `cp` signed.
+    fn check_consistent_with(&mut self, cp: &CheckpointRow) -> Result<(), LedgerError> {
+        if cp.size > self.size() {
+            return Err(LedgerError::RefuseToSign(format!(
+                "checkpoint {} is larger than the store ({} leaves): leaves were removed",
+                cp.size,
+                self.size()
+            )));
+        }
+        let actual = merkle::root(&mut TileReader::new(self.backend.as_mut()), cp.size)?;
+        if actual != cp.root {
+            return Err(LedgerError::RefuseToSign(format!(
+                "the tree at size {} has root {actual}, not the root {} that its checkpoint signed: the store was altered",
+                cp.size, cp.root
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_published(&mut self) -> Result<(), LedgerError> {
+        let Some(dir) = &self.publish else {
+            return Ok(());
+        };
+        let path = dir.join("checkpoint");
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(LedgerError::io(format!("reading {}", path.display()), e)),
+        };
+        let cp = open_checkpoint(&text, &self.signer.verifier()).map_err(|e| {
+            LedgerError::RefuseToSign(format!(
+                "the published checkpoint {} does not verify with this log's key: {e}",
+                path.display()
+            ))
+        })?;
+        if cp.size > self.size() {
+            return Err(LedgerError::RefuseToSign(format!(
+                "the store has {} leaves but {} published a checkpoint of size {}: this store is behind (restored from a backup?); signing now would fork the log",
+                self.size(),
+                path.display(),
+                cp.size
+            )));
+        }
+        let actual = merkle::root(&mut TileReader::new(self.backend.as_mut()), cp.size)?;
+        if actual != cp.root {
+            return Err(LedgerError::RefuseToSign(format!(
+                "the tree at size {} has root {actual}, but {} published root {}: the store has forked",
+                cp.size,
+                path.display(),
+                cp.root
+            )));
+        }
+        Ok(())
+    }
+
+    /// Read access through the writer's own connection.
+    pub fn reader(&mut self) -> ReadLedger<'_> {
+        ReadLedger {
+            backend: self.backend.as_mut(),
+        }
+    }
+}
+
+/// The checks on an event's `source`: `api`, `otlp`, `cli`, or `import:<name>`.
+pub fn check_source(source: &str) -> Result<(), LedgerError> {
+    let ok = matches!(source, "api" | "otlp" | "cli")
+        || source
+            .strip_prefix("import:")
+            .is_some_and(|n| !n.is_empty() && n.len() <= 200 && n.chars().all(|c| !c.is_control()));
+    if ok {
+        Ok(())
+    } else {
+        Err(LedgerError::Invalid(format!(
+            "source {source:?} must be api, otlp, cli or import:<name>"
+        )))
+    }
+}
+
+fn load_signer(dd: &DataDir) -> Result<Signer, LedgerError> {
+    let text = fs::read_to_string(dd.key())
+        .map_err(|e| LedgerError::io(format!("reading {}", dd.key().display()), e))?;
+    Signer::from_skey(text.trim()).map_err(|e| LedgerError::Key(e.to_string()))
+}
+
+/// Opens a data directory for reading only: no lock, no key.
+pub fn open_read(dir: &Path) -> Result<Box<dyn Backend>, LedgerError> {
+    let dd = DataDir::new(dir);
+    dd.require()?;
+    Ok(Box::new(SqliteBackend::open(&dd.db(), false)?))
+}
+
+/// Reads: events, checkpoints and proofs. Never writes.
+pub struct ReadLedger<'a> {
+    backend: &'a mut dyn Backend,
+}
+
+impl std::fmt::Debug for ReadLedger<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadLedger")
+    }
+}
+
+/// An event as stored: its leaf index, leaf bytes and body bytes.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub row: LeafRow,
+}
+
+impl StoredEvent {
+    /// The stored event's canonical bytes (header + body), or `None` once the body is erased.
+    pub fn event_bytes(&self) -> Option<Vec<u8>> {
+        let body = self.row.body.as_ref()?;
+        event::event_bytes(&self.row.leaf, body)
+    }
+}
+
+impl<'a> ReadLedger<'a> {
+    pub fn new(backend: &'a mut dyn Backend) -> Self {
+        ReadLedger { backend }
+    }
+
+    pub fn backend(&mut self) -> &mut dyn Backend {
+        self.backend
+    }
+
+    pub fn meta(&mut self, key: &str) -> Result<Option<String>, LedgerError> {
+        self.backend.meta(key)
+    }
+
+    /// The log's verifier key, as recorded at init.
+    pub fn verifier(&mut self) -> Result<Verifier, LedgerError> {
+        let vkey = self
+            .backend
+            .meta(meta::VKEY)?
+            .ok_or_else(|| LedgerError::Corrupt("meta has no verifier key".into()))?;
+        Verifier::from_vkey(&vkey).map_err(|e| LedgerError::Key(e.to_string()))
+    }
+
+    pub fn size(&mut self) -> Result<u64, LedgerError> {
+        self.backend.leaf_count()
+    }
+
+    pub fn event(&mut self, id: &str) -> Result<StoredEvent, LedgerError> {
+        self.backend
+            .leaf_by_event_id(id)?
+            .map(|row| StoredEvent { row })
+            .ok_or_else(|| LedgerError::NotFound(format!("no event with id {id:?}")))
+    }
+
+    pub fn latest_checkpoint(&mut self) -> Result<Option<CheckpointRow>, LedgerError> {
+        self.backend.latest_checkpoint()
+    }
+
+    /// A tlog-proof for the event at `leaf_index` against `checkpoint` (which must cover it).
+    pub fn inclusion_proof(
+        &mut self,
+        leaf_index: u64,
+        checkpoint: &CheckpointRow,
+    ) -> Result<TlogProof, LedgerError> {
+        if leaf_index >= checkpoint.size {
+            return Err(LedgerError::Invalid(format!(
+                "leaf {leaf_index} is not covered by checkpoint {}",
+                checkpoint.size
+            )));
+        }
+        let hashes = merkle::inclusion_proof(
+            &mut TileReader::new(self.backend),
+            leaf_index,
+            checkpoint.size,
+        )
+        .map_err(prove_error)?;
+        Ok(TlogProof {
+            extra: None,
+            index: leaf_index,
+            hashes,
+            checkpoint: checkpoint.note.clone(),
+        })
+    }
+
+    /// The consistency proof between two checkpointed sizes.
+    pub fn consistency_proof(&mut self, old: u64, new: u64) -> Result<Vec<Hash>, LedgerError> {
+        for size in [old, new] {
+            if self.backend.checkpoint_at(size)?.is_none() {
+                return Err(LedgerError::Invalid(format!(
+                    "no checkpoint of size {size}; proofs are between checkpointed sizes (see `agentrail checkpoint`)"
+                )));
+            }
+        }
+        if old > new {
+            return Err(LedgerError::Invalid(format!(
+                "old size {old} is larger than new size {new}"
+            )));
+        }
+        merkle::consistency_proof(&mut TileReader::new(self.backend), old, new).map_err(prove_error)
+    }
+}
+
+fn prove_error(e: merkle::ProveError<LedgerError>) -> LedgerError {
+    match e {
+        merkle::ProveError::Read(e) => e,
+        merkle::ProveError::Invalid(e) => LedgerError::Invalid(e.to_string()),
+    }
+}

@@ -1,0 +1,305 @@
+//! The SQLite backend: one file, WAL journal, `synchronous=FULL`, so a commit that returned has
+//! reached the disk (fsync of the WAL) and survives a crash or power loss.
+
+use crate::backend::{meta, Backend, CheckpointRow, LeafRow, TileRow};
+use crate::LedgerError;
+use agentrail_core::Hash;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+use std::path::Path;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS leaves (
+    leaf_index   INTEGER PRIMARY KEY,
+    event_id     TEXT NOT NULL UNIQUE,
+    content_hash BLOB NOT NULL,
+    session_id   TEXT NOT NULL,
+    agent_id     TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    ts           TEXT NOT NULL,
+    received_at  TEXT NOT NULL,
+    principal    TEXT,
+    leaf         BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS leaves_by_session ON leaves(session_id, leaf_index);
+CREATE INDEX IF NOT EXISTS leaves_by_agent ON leaves(agent_id, leaf_index);
+CREATE INDEX IF NOT EXISTS leaves_by_ts ON leaves(ts);
+CREATE TABLE IF NOT EXISTS bodies (
+    leaf_index INTEGER PRIMARY KEY,
+    body       BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tiles (
+    level  INTEGER NOT NULL,
+    idx    INTEGER NOT NULL,
+    hashes BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    size      INTEGER PRIMARY KEY,
+    root      BLOB NOT NULL,
+    note      TEXT NOT NULL,
+    signed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#;
+
+const LEAF_COLUMNS: &str = "l.leaf_index, l.event_id, l.content_hash, l.session_id, l.agent_id, \
+     l.kind, l.ts, l.received_at, l.principal, l.leaf, b.body";
+
+/// A ledger database in one SQLite file.
+#[derive(Debug)]
+pub struct SqliteBackend {
+    conn: Connection,
+}
+
+impl SqliteBackend {
+    /// Opens (and with `create`, creates) the database at `path`.
+    pub fn open(path: &Path, create: bool) -> Result<Self, LedgerError> {
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if create {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(LedgerError::Invalid(format!(
+                "SQLite refused WAL mode (got {mode}) for {}",
+                path.display()
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+        if create {
+            conn.execute_batch(SCHEMA)?;
+        }
+        Ok(SqliteBackend { conn })
+    }
+
+    /// The `synchronous` pragma in force (2 = FULL): durability depends on it.
+    pub fn synchronous(&self) -> Result<i64, LedgerError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))?)
+    }
+
+    /// Direct access for tests that must tamper with the store behind the ledger's back.
+    #[doc(hidden)]
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+fn hash_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Hash> {
+    let bytes: Vec<u8> = row.get(idx)?;
+    let arr: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Blob,
+            format!("hash column holds {} bytes, not 32", b.len()).into(),
+        )
+    })?;
+    Ok(Hash(arr))
+}
+
+fn leaf_row(row: &Row<'_>) -> rusqlite::Result<LeafRow> {
+    Ok(LeafRow {
+        leaf_index: row.get::<_, i64>(0)? as u64,
+        event_id: row.get(1)?,
+        content_hash: hash_col(row, 2)?,
+        session_id: row.get(3)?,
+        agent_id: row.get(4)?,
+        kind: row.get(5)?,
+        ts: row.get(6)?,
+        received_at: row.get(7)?,
+        principal: row.get(8)?,
+        leaf: row.get(9)?,
+        body: row.get(10)?,
+    })
+}
+
+fn checkpoint_row(row: &Row<'_>) -> rusqlite::Result<CheckpointRow> {
+    Ok(CheckpointRow {
+        size: row.get::<_, i64>(0)? as u64,
+        root: hash_col(row, 1)?,
+        note: row.get(2)?,
+        signed_at: row.get(3)?,
+    })
+}
+
+fn to_i64(v: u64) -> Result<i64, LedgerError> {
+    i64::try_from(v)
+        .map_err(|_| LedgerError::Invalid(format!("{v} exceeds SQLite's integer range")))
+}
+
+const CHECKPOINT_COLUMNS: &str = "size, root, note, signed_at";
+
+impl Backend for SqliteBackend {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn leaf_count(&mut self) -> Result<u64, LedgerError> {
+        // leaf_index is dense from 0, so the next index is the count; MAX is an index lookup.
+        let max: Option<i64> =
+            self.conn
+                .query_row("SELECT MAX(leaf_index) FROM leaves", [], |r| r.get(0))?;
+        Ok(max.map_or(0, |m| m as u64 + 1))
+    }
+
+    fn find_event_ids(&mut self, ids: &[&str]) -> Result<Vec<Option<(u64, Hash)>>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT leaf_index, content_hash FROM leaves WHERE event_id = ?1")?;
+        ids.iter()
+            .map(|id| {
+                Ok(stmt
+                    .query_row([id], |r| Ok((r.get::<_, i64>(0)? as u64, hash_col(r, 1)?)))
+                    .optional()?)
+            })
+            .collect()
+    }
+
+    fn commit(&mut self, leaves: &[LeafRow], tiles: &[TileRow]) -> Result<(), LedgerError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut ins_leaf = tx.prepare_cached(
+                "INSERT INTO leaves (leaf_index, event_id, content_hash, session_id, agent_id, kind, \
+                 ts, received_at, principal, leaf) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            let mut ins_body =
+                tx.prepare_cached("INSERT INTO bodies (leaf_index, body) VALUES (?1, ?2)")?;
+            for l in leaves {
+                let idx = to_i64(l.leaf_index)?;
+                ins_leaf.execute(params![
+                    idx,
+                    l.event_id,
+                    &l.content_hash.0[..],
+                    l.session_id,
+                    l.agent_id,
+                    l.kind,
+                    l.ts,
+                    l.received_at,
+                    l.principal,
+                    l.leaf
+                ])?;
+                if let Some(body) = &l.body {
+                    ins_body.execute(params![idx, body])?;
+                }
+            }
+            let mut up_tile = tx.prepare_cached(
+                "INSERT INTO tiles (level, idx, hashes) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(level, idx) DO UPDATE SET hashes = excluded.hashes",
+            )?;
+            for t in tiles {
+                up_tile.execute(params![t.level, to_i64(t.index)?, t.hashes])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn leaves(&mut self, start: u64, limit: usize) -> Result<Vec<LeafRow>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {LEAF_COLUMNS} FROM leaves l LEFT JOIN bodies b USING (leaf_index) \
+             WHERE l.leaf_index >= ?1 ORDER BY l.leaf_index LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![to_i64(start)?, limit as i64], leaf_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn leaf(&mut self, index: u64) -> Result<Option<LeafRow>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {LEAF_COLUMNS} FROM leaves l LEFT JOIN bodies b USING (leaf_index) \
+             WHERE l.leaf_index = ?1"
+        ))?;
+        Ok(stmt.query_row([to_i64(index)?], leaf_row).optional()?)
+    }
+
+    fn leaf_by_event_id(&mut self, id: &str) -> Result<Option<LeafRow>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {LEAF_COLUMNS} FROM leaves l LEFT JOIN bodies b USING (leaf_index) \
+             WHERE l.event_id = ?1"
+        ))?;
+        Ok(stmt.query_row([id], leaf_row).optional()?)
+    }
+
+    fn tile(&mut self, level: u8, index: u64) -> Result<Option<Vec<u8>>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT hashes FROM tiles WHERE level = ?1 AND idx = ?2")?;
+        Ok(stmt
+            .query_row(params![level, to_i64(index)?], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn tile_keys(&mut self) -> Result<Vec<(u8, u64)>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT level, idx FROM tiles ORDER BY level, idx")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, u8>(0)?, r.get::<_, i64>(1)? as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn checkpoints(&mut self) -> Result<Vec<CheckpointRow>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY size"
+        ))?;
+        let rows = stmt.query_map([], checkpoint_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn latest_checkpoint(&mut self) -> Result<Option<CheckpointRow>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY size DESC LIMIT 1"
+        ))?;
+        Ok(stmt.query_row([], checkpoint_row).optional()?)
+    }
+
+    fn checkpoint_at(&mut self, size: u64) -> Result<Option<CheckpointRow>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE size = ?1"
+        ))?;
+        Ok(stmt.query_row([to_i64(size)?], checkpoint_row).optional()?)
+    }
+
+    fn checkpoint_covering(&mut self, index: u64) -> Result<Option<CheckpointRow>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE size > ?1 ORDER BY size LIMIT 1"
+        ))?;
+        Ok(stmt
+            .query_row([to_i64(index)?], checkpoint_row)
+            .optional()?)
+    }
+
+    fn put_checkpoint(&mut self, row: &CheckpointRow) -> Result<(), LedgerError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO checkpoints (size, root, note, signed_at) VALUES (?1, ?2, ?3, ?4)",
+            params![to_i64(row.size)?, &row.root.0[..], row.note, row.signed_at],
+        )?;
+        tx.execute(
+            "DELETE FROM meta WHERE key = ?1",
+            [meta::PENDING_CHECKPOINT],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn meta(&mut self, key: &str) -> Result<Option<String>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")?;
+        Ok(stmt.query_row([key], |r| r.get(0)).optional()?)
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )?;
+        Ok(())
+    }
+}

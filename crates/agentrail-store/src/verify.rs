@@ -1,0 +1,370 @@
+//! Full verification of a store: re-read every leaf and body, re-canonicalize and re-hash them,
+//! rebuild the tree, and compare with every stored tile, index column and signed checkpoint.
+//!
+//! Every disagreement becomes a [`Problem`] naming where (a leaf index, a checkpoint size, a
+//! tile) and what is wrong, in the spirit of `aws cloudtrail validate-logs`. Leaves are read in
+//! bounded chunks, each its own read transaction, so a live writer is never blocked for long.
+
+use crate::backend::{meta, Backend};
+use crate::tiles::{TILE_HEIGHT, TILE_WIDTH};
+use crate::LedgerError;
+use agentrail_core::checkpoint::open_checkpoint;
+use agentrail_core::event::{self, LeafHeader};
+use agentrail_core::merkle::{self, CompactRange};
+use agentrail_core::note::Verifier;
+use agentrail_core::{json, Hash};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// At most this many problems are kept (the count is always exact).
+pub const MAX_PROBLEMS: usize = 10_000;
+
+/// What `verify` checks against beyond the store itself.
+#[derive(Debug, Default)]
+pub struct VerifyOptions {
+    /// The verifier key to check checkpoints with; by default the one recorded at init. An
+    /// auditor passes the key they hold, so a store whose key was swapped fails.
+    pub key: Option<Verifier>,
+    /// Checkpoints kept elsewhere: (label for messages, signed note text).
+    pub trusted: Vec<(String, String)>,
+    /// Leaves per read transaction.
+    pub chunk: usize,
+}
+
+/// One disagreement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where: `leaf 12`, `checkpoint 100`, `tile 0/3`, `trusted FILE`, `store`.
+    pub location: String,
+    pub message: String,
+}
+
+/// The outcome of a verification.
+#[derive(Debug, Default)]
+pub struct VerifyReport {
+    pub leaves: u64,
+    /// Bytes of leaf and body data re-hashed.
+    pub bytes: u64,
+    pub erased_bodies: u64,
+    pub checkpoints: usize,
+    pub tiles: u64,
+    pub trusted: usize,
+    pub root: Hash,
+    pub latest_checkpoint: Option<u64>,
+    pub problems: Vec<Problem>,
+    pub problem_count: u64,
+}
+
+impl VerifyReport {
+    fn problem(&mut self, location: impl Into<String>, message: impl Into<String>) {
+        self.problem_count += 1;
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(Problem {
+                location: location.into(),
+                message: message.into(),
+            });
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.problem_count == 0
+    }
+
+    /// Leaves appended after the latest checkpoint: intact as far as the tree goes, but not yet
+    /// covered by a signature.
+    pub fn uncovered(&self) -> u64 {
+        self.leaves - self.latest_checkpoint.unwrap_or(0).min(self.leaves)
+    }
+}
+
+/// A root the tree must have at a size, and who says so.
+struct Target {
+    root: Hash,
+    source: String,
+}
+
+/// Compares recomputed tile-level hashes with the stored tiles as the tree is rebuilt.
+struct TileChecker {
+    edge: Vec<(u64, Vec<u8>)>,
+    expected_keys: BTreeSet<(u8, u64)>,
+}
+
+impl TileChecker {
+    fn add(
+        &mut self,
+        level: u8,
+        index: u64,
+        hash: &Hash,
+        b: &mut dyn Backend,
+        r: &mut VerifyReport,
+    ) {
+        if level % TILE_HEIGHT != 0 {
+            return;
+        }
+        let tl = (level / TILE_HEIGHT) as usize;
+        while self.edge.len() <= tl {
+            self.edge.push((0, Vec::new()));
+        }
+        let tile_index = index / TILE_WIDTH;
+        if self.edge[tl].0 != tile_index {
+            let (idx, bytes) = std::mem::replace(&mut self.edge[tl], (tile_index, Vec::new()));
+            self.compare(tl as u8, idx, &bytes, b, r);
+        }
+        self.edge[tl].1.extend_from_slice(&hash.0);
+    }
+
+    fn finish(&mut self, b: &mut dyn Backend, r: &mut VerifyReport) {
+        for (tl, (idx, bytes)) in std::mem::take(&mut self.edge).into_iter().enumerate() {
+            if !bytes.is_empty() {
+                self.compare(tl as u8, idx, &bytes, b, r);
+            }
+        }
+    }
+
+    fn compare(
+        &mut self,
+        tl: u8,
+        idx: u64,
+        want: &[u8],
+        b: &mut dyn Backend,
+        r: &mut VerifyReport,
+    ) {
+        self.expected_keys.insert((tl, idx));
+        r.tiles += 1;
+        let loc = format!("tile {tl}/{idx}");
+        let stored = match b.tile(tl, idx) {
+            Ok(Some(t)) => t,
+            Ok(None) => return r.problem(loc, "missing: proofs through it cannot be served"),
+            Err(e) => return r.problem(loc, format!("unreadable: {e}")),
+        };
+        if stored.len() != want.len() {
+            return r.problem(
+                loc,
+                format!(
+                    "holds {} hashes; the leaves give {}",
+                    stored.len() / 32,
+                    want.len() / 32
+                ),
+            );
+        }
+        for (k, (s, w)) in stored.chunks(32).zip(want.chunks(32)).enumerate() {
+            if s != w {
+                let node = idx * TILE_WIDTH + k as u64;
+                if tl == 0 {
+                    r.problem(
+                        format!("leaf {node}"),
+                        format!("its hash differs from the one in the Merkle tree ({loc}): the event was edited, replaced or moved after it was appended"),
+                    );
+                } else {
+                    r.problem(
+                        loc.clone(),
+                        format!(
+                            "hash of node {}/{node} differs from the one recomputed from the leaves",
+                            tl * TILE_HEIGHT
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Verifies the whole store.
+pub fn verify(b: &mut dyn Backend, opts: &VerifyOptions) -> Result<VerifyReport, LedgerError> {
+    let mut r = VerifyReport::default();
+    let origin = b.meta(meta::ORIGIN)?.unwrap_or_default();
+    let verifier = match &opts.key {
+        Some(k) => k.clone(),
+        None => {
+            let vkey = b
+                .meta(meta::VKEY)?
+                .ok_or_else(|| LedgerError::Corrupt("meta has no verifier key".into()))?;
+            Verifier::from_vkey(&vkey).map_err(|e| LedgerError::Key(e.to_string()))?
+        }
+    };
+    if verifier.name() != origin {
+        r.problem(
+            "store",
+            format!(
+                "the verifier key is for {:?} but the log's origin is {origin:?}",
+                verifier.name()
+            ),
+        );
+    }
+
+    // What the roots must be: every stored checkpoint, and every trusted one.
+    let mut targets: BTreeMap<u64, Vec<Target>> = BTreeMap::new();
+    let checkpoints = b.checkpoints()?;
+    r.checkpoints = checkpoints.len();
+    r.latest_checkpoint = checkpoints.last().map(|c| c.size);
+    for row in &checkpoints {
+        let loc = format!("checkpoint {}", row.size);
+        match open_checkpoint(&row.note, &verifier) {
+            Ok(cp) => {
+                if cp.size != row.size || cp.root != row.root {
+                    r.problem(
+                        &loc,
+                        format!(
+                            "the signed note says size {} root {}, the index says size {} root {}",
+                            cp.size, cp.root, row.size, row.root
+                        ),
+                    );
+                }
+                targets.entry(cp.size).or_default().push(Target {
+                    root: cp.root,
+                    source: loc,
+                });
+            }
+            Err(e) => r.problem(
+                &loc,
+                format!("signature does not verify with {}: {e}", verifier.to_vkey()),
+            ),
+        }
+    }
+    for (label, text) in &opts.trusted {
+        r.trusted += 1;
+        let loc = format!("trusted {label}");
+        match open_checkpoint(text, &verifier) {
+            Ok(cp) => targets.entry(cp.size).or_default().push(Target {
+                root: cp.root,
+                source: loc,
+            }),
+            Err(e) => r.problem(loc, format!("does not verify with this log's key: {e}")),
+        }
+    }
+    if let Some(cp) = targets.get(&0) {
+        for t in cp {
+            if t.root != merkle::empty_root() {
+                r.problem(&t.source, "size 0 with a root other than the empty root");
+            }
+        }
+    }
+
+    let chunk = opts.chunk.max(1);
+    let mut frontier = CompactRange::new();
+    let mut tiles = TileChecker {
+        edge: Vec::new(),
+        expected_keys: BTreeSet::new(),
+    };
+    let mut next: u64 = 0;
+    loop {
+        let rows = b.leaves(next, chunk)?;
+        let Some(last) = rows.last() else { break };
+        let after = last.leaf_index + 1;
+        for row in rows {
+            if row.leaf_index != frontier.size() {
+                r.problem(
+                    format!("leaf {}", frontier.size()),
+                    format!(
+                        "missing: the next stored leaf is {} ({} leaves deleted)",
+                        row.leaf_index,
+                        row.leaf_index - frontier.size()
+                    ),
+                );
+            }
+            let loc = format!("leaf {}", row.leaf_index);
+            r.bytes += row.leaf.len() as u64 + row.body.as_ref().map_or(0, |b| b.len() as u64);
+            match event::parse_leaf(&row.leaf) {
+                Ok(h) => check_row(&mut r, &loc, &h, &row),
+                Err(e) => r.problem(&loc, format!("leaf bytes are invalid: {e}")),
+            }
+            let leaf_hash = merkle::leaf_hash(&row.leaf);
+            frontier.push(leaf_hash, |level, index, hash| {
+                tiles.add(level, index, hash, b, &mut r)
+            });
+            r.leaves += 1;
+            if let Some(ts) = targets.get(&frontier.size()) {
+                let root = frontier.root();
+                for t in ts {
+                    if t.root != root {
+                        r.problem(
+                            &t.source,
+                            format!(
+                                "signed root {} but the stored leaves give {root}: leaves before index {} were edited, removed, inserted or reordered",
+                                t.root,
+                                frontier.size()
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        next = after;
+    }
+    tiles.finish(b, &mut r);
+    for key in b.tile_keys()? {
+        if !tiles.expected_keys.contains(&key) {
+            r.problem(
+                format!("tile {}/{}", key.0, key.1),
+                "stored, but not part of the tree the leaves give",
+            );
+        }
+    }
+    for (size, ts) in targets.range(frontier.size() + 1..) {
+        for t in ts {
+            r.problem(
+                &t.source,
+                format!(
+                    "covers {size} leaves but the store holds {}: leaves were removed (or this store is behind)",
+                    frontier.size()
+                ),
+            );
+        }
+    }
+    r.root = frontier.root();
+    Ok(r)
+}
+
+fn check_row(r: &mut VerifyReport, loc: &str, h: &LeafHeader, row: &crate::backend::LeafRow) {
+    let cols: [(&str, Option<&str>, Option<&str>); 7] = [
+        ("event_id", Some(&row.event_id), Some(&h.event_id)),
+        ("session_id", Some(&row.session_id), Some(&h.session_id)),
+        ("agent_id", Some(&row.agent_id), Some(&h.agent_id)),
+        ("kind", Some(&row.kind), Some(&h.kind)),
+        ("ts", Some(&row.ts), Some(&h.ts)),
+        ("received_at", Some(&row.received_at), Some(&h.received_at)),
+        (
+            "principal",
+            row.principal.as_deref(),
+            h.principal.as_deref(),
+        ),
+    ];
+    for (name, col, leaf) in cols {
+        if col != leaf {
+            r.problem(
+                loc,
+                format!("index column {name} is {col:?} but the leaf says {leaf:?}"),
+            );
+        }
+    }
+    let Some(body) = &row.body else {
+        r.erased_bodies += 1;
+        return;
+    };
+    match json::parse_strict(body).and_then(|v| json::canonicalize(&v)) {
+        Ok(c) if &c == body => {}
+        Ok(_) => r.problem(loc, "body is not in RFC 8785 canonical form"),
+        Err(e) => r.problem(loc, format!("body is not valid JSON: {e}")),
+    }
+    let got = Hash::sha256(body);
+    if got != h.body_sha256 {
+        r.problem(
+            loc,
+            format!(
+                "body hashes to {got}, but the leaf commits to {}: the body was edited",
+                h.body_sha256
+            ),
+        );
+        return;
+    }
+    match event::content_hash_of_stored(h, body) {
+        Ok(c) if c == row.content_hash => {}
+        Ok(c) => r.problem(
+            loc,
+            format!(
+                "idempotency record {} does not match the content {c}",
+                row.content_hash
+            ),
+        ),
+        Err(e) => r.problem(loc, format!("content cannot be recomputed: {e}")),
+    }
+}

@@ -1,0 +1,214 @@
+//! One writer thread with group commit.
+//!
+//! Every append in a process goes through one thread that owns the [`Ledger`]. Callers queue
+//! batches; the thread takes everything queued (up to a cap), commits it in one durable
+//! transaction, and only then answers each caller. Under load many callers share one fsync;
+//! when idle a lone batch commits at once. The queue is bounded: when it is full, callers are
+//! told so at once ([`LedgerError::QueueFull`]) rather than being accepted and later dropped.
+
+use crate::backend::CheckpointRow;
+use crate::ledger::{AppendOutcome, Ledger};
+use crate::LedgerError;
+use agentrail_core::event::ValidEvent;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Called once with the outcome of a submitted batch, after its commit is durable (or failed).
+pub type Reply = Box<dyn FnOnce(Result<Vec<AppendOutcome>, LedgerError>) + Send>;
+
+enum Job {
+    Append {
+        events: Vec<ValidEvent>,
+        source: String,
+        reply: Reply,
+    },
+    Checkpoint(mpsc::Sender<Result<CheckpointRow, LedgerError>>),
+}
+
+/// Tuning of the writer thread.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterConfig {
+    /// Batches that may wait in the queue.
+    pub queue: usize,
+    /// Events committed together at most.
+    pub max_group_events: usize,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            queue: 1024,
+            max_group_events: 50_000,
+        }
+    }
+}
+
+/// A handle to the writer thread; cloneable, shareable across threads.
+#[derive(Clone)]
+pub struct Writer {
+    tx: SyncSender<Job>,
+    depth: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("queued", &self.queued())
+            .finish()
+    }
+}
+
+/// Starts the writer thread. Dropping every [`Writer`] handle stops it after the queued work is
+/// committed; join the handle to get the ledger back.
+pub fn spawn(ledger: Ledger, config: WriterConfig) -> (Writer, JoinHandle<Ledger>) {
+    let (tx, rx) = mpsc::sync_channel(config.queue.max(1));
+    let depth = Arc::new(AtomicUsize::new(0));
+    let d = depth.clone();
+    let handle = std::thread::Builder::new()
+        .name("agentrail-writer".into())
+        .spawn(move || run(ledger, rx, d, config))
+        .expect("spawning the writer thread");
+    (Writer { tx, depth }, handle)
+}
+
+impl Writer {
+    /// Queues a batch; `reply` is called after its durable commit. Fails at once with
+    /// `QueueFull` when the queue is full.
+    pub fn submit(
+        &self,
+        events: Vec<ValidEvent>,
+        source: &str,
+        reply: Reply,
+    ) -> Result<(), LedgerError> {
+        self.depth.fetch_add(1, Ordering::SeqCst);
+        let job = Job::Append {
+            events,
+            source: source.to_string(),
+            reply,
+        };
+        match self.tx.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                self.depth.fetch_sub(1, Ordering::SeqCst);
+                Err(LedgerError::QueueFull)
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.depth.fetch_sub(1, Ordering::SeqCst);
+                Err(LedgerError::WriterStopped)
+            }
+        }
+    }
+
+    /// Appends and waits for the durable commit.
+    pub fn append(
+        &self,
+        events: Vec<ValidEvent>,
+        source: &str,
+    ) -> Result<Vec<AppendOutcome>, LedgerError> {
+        let (tx, rx) = mpsc::channel();
+        self.submit(
+            events,
+            source,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        )?;
+        rx.recv().map_err(|_| LedgerError::WriterStopped)?
+    }
+
+    /// Signs a checkpoint of everything committed so far (if the tree grew) and returns it.
+    pub fn checkpoint_now(&self) -> Result<CheckpointRow, LedgerError> {
+        let (tx, rx) = mpsc::channel();
+        self.tx
+            .send(Job::Checkpoint(tx))
+            .map_err(|_| LedgerError::WriterStopped)?;
+        rx.recv().map_err(|_| LedgerError::WriterStopped)?
+    }
+
+    /// Batches waiting in the queue.
+    pub fn queued(&self) -> usize {
+        self.depth.load(Ordering::SeqCst)
+    }
+}
+
+fn run(
+    mut ledger: Ledger,
+    rx: Receiver<Job>,
+    depth: Arc<AtomicUsize>,
+    config: WriterConfig,
+) -> Ledger {
+    let tick = Duration::from_millis(200);
+    loop {
+        let first = match rx.recv_timeout(tick) {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = ledger.maybe_checkpoint();
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let mut appends = Vec::new();
+        let mut checkpoints = Vec::new();
+        let mut events = 0usize;
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Append {
+                    events: e,
+                    source,
+                    reply,
+                } => {
+                    depth.fetch_sub(1, Ordering::SeqCst);
+                    events += e.len();
+                    appends.push((e, source, reply));
+                }
+                Job::Checkpoint(tx) => checkpoints.push(tx),
+            }
+            if events < config.max_group_events {
+                next = rx.try_recv().ok();
+            }
+        }
+        commit_group(&mut ledger, appends);
+        let _ = ledger.maybe_checkpoint();
+        for tx in checkpoints {
+            let _ = tx.send(ledger.checkpoint_now());
+        }
+    }
+    // Everything queued was committed above; seal it with a final checkpoint.
+    if ledger.size() > 0 {
+        let _ = ledger.checkpoint_now();
+    }
+    ledger
+}
+
+fn commit_group(ledger: &mut Ledger, appends: Vec<(Vec<ValidEvent>, String, Reply)>) {
+    if appends.is_empty() {
+        return;
+    }
+    let groups: Vec<(&[ValidEvent], &str)> = appends
+        .iter()
+        .map(|(e, s, _)| (e.as_slice(), s.as_str()))
+        .collect();
+    match ledger.append_groups(&groups) {
+        Ok(outcomes) => {
+            for ((_, _, reply), out) in appends.into_iter().zip(outcomes) {
+                reply(Ok(out));
+            }
+        }
+        Err(_) if appends.len() > 1 => {
+            // One caller's batch may be at fault; commit each alone so every caller gets its
+            // own answer and nobody's good batch is failed by another's.
+            for (events, source, reply) in appends {
+                reply(ledger.append(&events, &source));
+            }
+        }
+        Err(e) => {
+            if let Some((_, _, reply)) = appends.into_iter().next() {
+                reply(Err(e));
+            }
+        }
+    }
+}
