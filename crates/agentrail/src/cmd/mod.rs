@@ -1,0 +1,56 @@
+//! One module per verb. Each returns the exit code for the outcomes it judges itself (rejected
+//! events, failed verification); errors go up to `main`, which maps them.
+
+mod demo;
+mod ingest;
+mod prove;
+mod read;
+mod verify;
+
+use crate::cli::{Cli, Command, EventCommand};
+use crate::exit::Exit;
+use agentrail_store::clock::SystemClock;
+use agentrail_store::{InitOptions, Ledger};
+use anyhow::{Context, Result};
+use std::path::Path;
+use std::sync::Arc;
+
+pub fn run(cli: Cli) -> Result<Exit> {
+    let data = cli.data.as_path();
+    match cli.command {
+        Command::Init(a) => init(data, a.origin, a.publish),
+        Command::Ingest(a) => ingest::run(data, &a),
+        Command::Event(EventCommand::Get { id, leaf }) => read::event_get(data, &id, leaf),
+        Command::Checkpoint(a) => read::checkpoint(data, a.new),
+        Command::Prove(a) => prove::prove(data, &a),
+        Command::VerifyProof(a) => prove::verify_proof(&a),
+        Command::Verify(a) => verify::run(data, &a),
+        Command::Key => read::key(data),
+        Command::Demo(_) => demo::run(data),
+    }
+}
+
+fn init(data: &Path, origin: Option<String>, publish: Option<std::path::PathBuf>) -> Result<Exit> {
+    let origin = Ledger::init(
+        data,
+        &InitOptions {
+            origin,
+            publish: publish.clone(),
+        },
+        &SystemClock,
+    )?;
+    let ledger = open_writer(data, "agentrail init")?;
+    println!("initialized {}", data.display());
+    println!("origin:       {origin}");
+    println!("verifier key: {}", ledger.verifier().to_vkey());
+    if let Some(p) = publish {
+        println!("publishing checkpoints to {}", p.display());
+    }
+    Ok(Exit::Success)
+}
+
+/// Opens the data directory as its one writer.
+pub(crate) fn open_writer(data: &Path, what: &str) -> Result<Ledger> {
+    Ledger::open(data, what, Arc::new(SystemClock))
+        .with_context(|| format!("opening {} for writing", data.display()))
+}

@@ -1,0 +1,40 @@
+//! Exit codes, and which errors mean "invalid" (1) rather than "could not run" (2).
+
+use agentrail_store::LedgerError;
+use std::process::ExitCode;
+
+/// The documented exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success = 0,
+    Invalid = 1,
+    Usage = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// An error that says its own exit code: the input or log is invalid.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidInput(pub String);
+
+/// Integrity problems and invalid input exit 1; everything else 2.
+pub fn code_for(err: &anyhow::Error) -> Exit {
+    for cause in err.chain() {
+        if cause.downcast_ref::<InvalidInput>().is_some() {
+            return Exit::Invalid;
+        }
+        if let Some(le) = cause.downcast_ref::<LedgerError>() {
+            return match le {
+                LedgerError::NotFound(_) => Exit::Invalid,
+                e if e.is_integrity() => Exit::Invalid,
+                _ => Exit::Usage,
+            };
+        }
+    }
+    Exit::Usage
+}
