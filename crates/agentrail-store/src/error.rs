@@ -20,7 +20,7 @@ pub enum LedgerError {
         source: std::io::Error,
     },
     #[error("database: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(rusqlite::Error),
     #[error("store is corrupt: {0}; run `agentrail verify` for a full report")]
     Corrupt(String),
     #[error("refusing to sign: {0}")]
@@ -48,5 +48,19 @@ impl LedgerError {
     /// True when the log itself is at fault (tampering, a fork), not the environment.
     pub fn is_integrity(&self) -> bool {
         matches!(self, LedgerError::Corrupt(_) | LedgerError::RefuseToSign(_))
+    }
+}
+
+impl From<rusqlite::Error> for LedgerError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e {
+            // A stored value of the wrong type or shape was put there behind the ledger's back:
+            // that is the log's fault, not the environment's.
+            rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::FromSqlConversionFailure(..) => {
+                LedgerError::Corrupt(format!("a stored value has the wrong type or size: {e}"))
+            }
+            e => LedgerError::Database(e),
+        }
     }
 }

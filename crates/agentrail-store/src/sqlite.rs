@@ -103,6 +103,23 @@ fn hash_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Hash> {
     Ok(Hash(arr))
 }
 
+/// Leaf and body bytes, also when an edit behind the ledger's back turned them into TEXT (as
+/// SQL's `replace()` does): `verify` must then report the changed bytes, not fail to read them.
+fn bytes_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Vec<u8>>> {
+    use rusqlite::types::ValueRef;
+    Ok(match row.get_ref(idx)? {
+        ValueRef::Null => None,
+        ValueRef::Blob(b) | ValueRef::Text(b) => Some(b.to_vec()),
+        other => {
+            return Err(rusqlite::Error::InvalidColumnType(
+                idx,
+                "bytes".into(),
+                other.data_type(),
+            ))
+        }
+    })
+}
+
 fn leaf_row(row: &Row<'_>) -> rusqlite::Result<LeafRow> {
     Ok(LeafRow {
         leaf_index: row.get::<_, i64>(0)? as u64,
@@ -114,8 +131,8 @@ fn leaf_row(row: &Row<'_>) -> rusqlite::Result<LeafRow> {
         ts: row.get(6)?,
         received_at: row.get(7)?,
         principal: row.get(8)?,
-        leaf: row.get(9)?,
-        body: row.get(10)?,
+        leaf: bytes_col(row, 9)?.unwrap_or_default(),
+        body: bytes_col(row, 10)?,
     })
 }
 

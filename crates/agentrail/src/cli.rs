@@ -91,7 +91,10 @@ pub struct CheckpointArgs {
 #[derive(Debug, Args)]
 pub struct ProveArgs {
     /// The event id to prove inclusion of.
-    #[arg(required_unless_present = "consistency", conflicts_with = "consistency")]
+    #[arg(
+        required_unless_present = "consistency",
+        conflicts_with = "consistency"
+    )]
     pub id: Option<String>,
     /// Prove consistency between two checkpointed sizes (NEW_SIZE default: the latest
     /// checkpoint); prints one base64 hash a line.

@@ -6,6 +6,22 @@
 //!   environment problem is never mistaken for tampering.
 #![forbid(unsafe_code)]
 
+/// `println!` that returns an I/O error instead of panicking (a closed pipe is not a crash).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?;
+    }};
+}
+
+/// `print!` that returns an I/O error instead of panicking.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout(), $($arg)*)?;
+    }};
+}
+
 mod cli;
 mod cmd;
 mod exit;
@@ -17,6 +33,8 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cmd::run(cli) {
         Ok(code) => code.into(),
+        // `agentrail ... | head`: the reader left; that is not an error of ours.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("agentrail: error: {err}");
             for cause in err.chain().skip(1) {
@@ -25,4 +43,11 @@ fn main() -> ExitCode {
             exit::code_for(&err).into()
         }
     }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -21,10 +21,10 @@ pub fn run(data: &Path) -> Result<Exit> {
             &InitOptions::default(),
             &agentrail_store::clock::SystemClock,
         )?;
-        println!("initialized {} (origin {origin})", data.display());
+        say!("initialized {} (origin {origin})", data.display());
     }
     let mut ledger = super::open_writer(data, "agentrail demo")?;
-    println!(
+    say!(
         "ingesting the bundled example: {} events from 3 agents",
         EXAMPLE_EVENTS.lines().count()
     );
@@ -44,7 +44,7 @@ pub fn run(data: &Path) -> Result<Exit> {
         );
     }
     if tally.duplicate > 0 {
-        println!("  (already ingested by an earlier run: re-sending is idempotent, nothing was appended twice)");
+        say!("  (already ingested by an earlier run: re-sending is idempotent, nothing was appended twice)");
     }
     let vkey = ledger.verifier();
     drop(ledger);
@@ -65,7 +65,7 @@ pub fn run(data: &Path) -> Result<Exit> {
         ))
         .into());
     }
-    println!(
+    say!(
         "verified {} events: tree size {}, root {}",
         report.leaves,
         report.leaves,
@@ -81,17 +81,18 @@ pub fn run(data: &Path) -> Result<Exit> {
     let event_bytes = ev.event_bytes().context("event body missing")?;
     let leaf = event::leaf_from_event(&event_bytes)?;
     let checked = proof.verify(&merkle::leaf_hash(&leaf), &vkey)?;
-    println!(
+    say!(
         "proved the decision record {PROVE_ID} (leaf {}) against the signed checkpoint of size {}",
-        proof.index, checked.size
+        proof.index,
+        checked.size
     );
     let d = data.display();
-    println!();
-    println!("Try next:");
-    println!("  agentrail --data {d} event get {PROVE_ID}            # the stored decision, canonical JSON");
-    println!("  agentrail --data {d} prove {PROVE_ID} > proof.txt    # its inclusion proof");
-    println!("  agentrail --data {d} event get {PROVE_ID} > event.json");
-    println!("  agentrail verify-proof --key \"$(agentrail --data {d} key)\" --event event.json proof.txt");
-    println!("  agentrail --data {d} verify                           # re-derive the whole log");
+    say!();
+    say!("Try next:");
+    say!("  agentrail --data {d} event get {PROVE_ID}            # the stored decision, canonical JSON");
+    say!("  agentrail --data {d} prove {PROVE_ID} > proof.txt    # its inclusion proof");
+    say!("  agentrail --data {d} event get {PROVE_ID} > event.json");
+    say!("  agentrail verify-proof --key \"$(agentrail --data {d} key)\" --event event.json proof.txt");
+    say!("  agentrail --data {d} verify                           # re-derive the whole log");
     Ok(Exit::Success)
 }

@@ -20,6 +20,8 @@ pub struct Tally {
 }
 
 pub fn run(data: &Path, args: &IngestArgs) -> Result<Exit> {
+    agentrail_store::ledger::check_source(&args.source)?;
+    let mut ledger = super::open_writer(data, "agentrail ingest")?;
     let input: Box<dyn Read> = match args.file.as_deref() {
         None => Box::new(std::io::stdin()),
         Some(p) if p == Path::new("-") => Box::new(std::io::stdin()),
@@ -27,8 +29,6 @@ pub fn run(data: &Path, args: &IngestArgs) -> Result<Exit> {
             Box::new(std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?)
         }
     };
-    agentrail_store::ledger::check_source(&args.source)?;
-    let mut ledger = super::open_writer(data, "agentrail ingest")?;
     let mut out = std::io::stdout().lock();
     let tally = ingest(
         &mut ledger,

@@ -40,11 +40,11 @@ fn init(data: &Path, origin: Option<String>, publish: Option<std::path::PathBuf>
         &SystemClock,
     )?;
     let ledger = open_writer(data, "agentrail init")?;
-    println!("initialized {}", data.display());
-    println!("origin:       {origin}");
-    println!("verifier key: {}", ledger.verifier().to_vkey());
+    say!("initialized {}", data.display());
+    say!("origin:       {origin}");
+    say!("verifier key: {}", ledger.verifier().to_vkey());
     if let Some(p) = publish {
-        println!("publishing checkpoints to {}", p.display());
+        say!("publishing checkpoints to {}", p.display());
     }
     Ok(Exit::Success)
 }

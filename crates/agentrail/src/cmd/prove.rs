@@ -27,7 +27,7 @@ pub fn prove(data: &Path, args: &ProveArgs) -> Result<Exit> {
             }
         };
         for h in r.consistency_proof(old, new)? {
-            println!("{}", h.to_base64());
+            say!("{}", h.to_base64());
         }
         return Ok(Exit::Success);
     }
@@ -43,7 +43,7 @@ pub fn prove(data: &Path, args: &ProveArgs) -> Result<Exit> {
             .checkpoint_now()?,
     };
     let proof = ReadLedger::new(backend.as_mut()).inclusion_proof(index, &checkpoint)?;
-    print!("{}", proof.to_text());
+    say_raw!("{}", proof.to_text());
     Ok(Exit::Success)
 }
 
@@ -77,7 +77,7 @@ pub fn verify_proof(args: &VerifyProofArgs) -> Result<Exit> {
     let cp = proof
         .verify(&merkle::leaf_hash(&leaf), &verifier)
         .map_err(|e| InvalidInput(format!("INVALID: {e}")))?;
-    println!(
+    say!(
         "VALID: event {} is leaf {} of {} at tree size {} (root {})",
         header.event_id,
         proof.index,

@@ -42,13 +42,13 @@ pub fn checkpoint(data: &Path, new: bool) -> Result<Exit> {
             }
         }
     };
-    print!("{note}");
+    say_raw!("{note}");
     Ok(Exit::Success)
 }
 
 pub fn key(data: &Path) -> Result<Exit> {
     let mut backend = open_read(data)?;
-    println!(
+    say!(
         "{}",
         ReadLedger::new(backend.as_mut()).verifier()?.to_vkey()
     );

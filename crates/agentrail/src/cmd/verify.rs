@@ -39,7 +39,7 @@ pub fn run(data: &Path, args: &VerifyArgs) -> Result<Exit> {
         &report,
         args.trusted.is_empty(),
         started.elapsed().as_secs_f64(),
-    );
+    )?;
     Ok(if report.ok() {
         Exit::Success
     } else {
@@ -65,44 +65,47 @@ fn check_key_file(data: &Path, vkey: Option<String>, report: &mut VerifyReport) 
     }
 }
 
-fn print_report(r: &VerifyReport, no_trusted: bool, secs: f64) {
+fn print_report(r: &VerifyReport, no_trusted: bool, secs: f64) -> Result<()> {
     for p in &r.problems {
-        println!("INVALID {}: {}", p.location, p.message);
+        say!("INVALID {}: {}", p.location, p.message);
     }
     if r.problem_count > r.problems.len() as u64 {
-        println!(
+        say!(
             "... and {} more problems",
             r.problem_count - r.problems.len() as u64
         );
     }
     let mb = r.bytes as f64 / 1e6;
-    println!(
+    say!(
         "checked {} events ({mb:.1} MB) in {secs:.2}s, {} tiles, {} checkpoints",
-        r.leaves, r.tiles, r.checkpoints
+        r.leaves,
+        r.tiles,
+        r.checkpoints
     );
-    println!("tree size {} root {}", r.leaves, r.root.to_base64());
+    say!("tree size {} root {}", r.leaves, r.root.to_base64());
     if r.erased_bodies > 0 {
-        println!(
+        say!(
             "{} bodies are erased (their leaves remain and were checked)",
             r.erased_bodies
         );
     }
     match r.latest_checkpoint {
-        Some(size) if r.uncovered() > 0 => println!(
+        Some(size) if r.uncovered() > 0 => say!(
             "latest checkpoint covers {size} leaves; {} newer leaves are not yet signed (run `agentrail checkpoint --new`)",
             r.uncovered()
         ),
-        Some(size) => println!("latest checkpoint covers all {size} leaves"),
-        None => println!("no checkpoint has been signed yet"),
+        Some(size) => say!("latest checkpoint covers all {size} leaves"),
+        None => say!("no checkpoint has been signed yet"),
     }
     if no_trusted {
-        println!("no trusted checkpoints given (--trusted): consistency with checkpoints kept elsewhere was not checked");
+        say!("no trusted checkpoints given (--trusted): consistency with checkpoints kept elsewhere was not checked");
     } else {
-        println!("checked against {} trusted checkpoints", r.trusted);
+        say!("checked against {} trusted checkpoints", r.trusted);
     }
     if r.ok() {
-        println!("VERIFIED: no problems found");
+        say!("VERIFIED: no problems found");
     } else {
-        println!("FAILED: {} problems found", r.problem_count);
+        say!("FAILED: {} problems found", r.problem_count);
     }
+    Ok(())
 }
