@@ -161,6 +161,7 @@ pub fn parse_client_event(bytes: &[u8]) -> Result<ValidEvent, EventError> {
 
 /// Validates one client event. Kinds starting with `agentrail.` are refused.
 pub fn validate_client_event(value: Value) -> Result<ValidEvent, EventError> {
+    json::check_value(&value)?;
     let Value::Object(mut obj) = value else {
         return Err(EventError::new(
             ErrorCode::InvalidJson,
@@ -168,7 +169,6 @@ pub fn validate_client_event(value: Value) -> Result<ValidEvent, EventError> {
             "an event must be a JSON object",
         ));
     };
-    json::check_value(&Value::Object(obj.clone()))?;
     let kind = match obj.get("kind") {
         None => return Err(missing("kind")),
         Some(Value::String(k)) => k.clone(),
@@ -345,13 +345,23 @@ pub fn seal(
     source: &str,
     nonce: [u8; 16],
 ) -> Result<Sealed, EventError> {
-    let mut body = ev.body.clone();
-    body.insert("nonce".into(), Value::String(b64(&nonce)));
-    let body = json::canonicalize(&Value::Object(body))?;
+    let nonce = Value::String(b64(&nonce));
+    let members = ev
+        .body
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .chain([("nonce", &nonce)])
+        .collect();
+    let body = json::canonicalize_members(members)?;
     let body_sha256 = Hash::sha256(&body);
-    let mut header = header_map(ev, received_at, source);
-    header.insert("body_sha256".into(), Value::String(body_sha256.to_hex()));
-    let leaf = json::canonicalize(&Value::Object(header))?;
+    let body_hex = Value::String(body_sha256.to_hex());
+    let header = header_values(ev, received_at, source);
+    let members = header
+        .iter()
+        .map(|(k, v)| (*k, v))
+        .chain([("body_sha256", &body_hex)])
+        .collect();
+    let leaf = json::canonicalize_members(members)?;
     let leaf_hash = crate::merkle::leaf_hash(&leaf);
     Ok(Sealed {
         body,
@@ -361,16 +371,17 @@ pub fn seal(
     })
 }
 
-fn header_map(ev: &ValidEvent, received_at: &str, source: &str) -> Map<String, Value> {
-    let mut h = Map::new();
-    h.insert("schema".into(), SCHEMA_V1.into());
-    h.insert("event_id".into(), ev.event_id.clone().into());
-    h.insert("session_id".into(), ev.session_id.clone().into());
-    h.insert("agent_id".into(), ev.agent_id.clone().into());
-    h.insert("kind".into(), ev.kind.clone().into());
-    h.insert("ts".into(), ev.ts.clone().into());
-    h.insert("received_at".into(), received_at.into());
-    h.insert("source".into(), source.into());
+fn header_values(ev: &ValidEvent, received_at: &str, source: &str) -> Vec<(&'static str, Value)> {
+    let mut h: Vec<(&'static str, Value)> = vec![
+        ("schema", SCHEMA_V1.into()),
+        ("event_id", ev.event_id.clone().into()),
+        ("session_id", ev.session_id.clone().into()),
+        ("agent_id", ev.agent_id.clone().into()),
+        ("kind", ev.kind.clone().into()),
+        ("ts", ev.ts.clone().into()),
+        ("received_at", received_at.into()),
+        ("source", source.into()),
+    ];
     for (k, v) in [
         ("principal", &ev.principal),
         ("trace_id", &ev.trace_id),
@@ -378,7 +389,7 @@ fn header_map(ev: &ValidEvent, received_at: &str, source: &str) -> Map<String, V
         ("parent_span_id", &ev.parent_span_id),
     ] {
         if let Some(v) = v {
-            h.insert(k.into(), v.clone().into());
+            h.push((k, v.clone().into()));
         }
     }
     h

@@ -138,6 +138,22 @@ pub fn write_canonical(v: &Value, out: &mut Vec<u8>) -> Result<(), JsonError> {
     })
 }
 
+/// The RFC 8785 form of an object with these members, given in any order (no map is built: the
+/// caller may assemble members from several places). Duplicate names are the caller's bug.
+pub fn canonicalize_members(members: Vec<(&str, &Value)>) -> Result<Vec<u8>, JsonError> {
+    debug_assert!(
+        {
+            let mut names: Vec<&str> = members.iter().map(|m| m.0).collect();
+            names.sort_unstable();
+            names.windows(2).all(|w| w[0] != w[1])
+        },
+        "duplicate member names"
+    );
+    let mut out = Vec::new();
+    write_members(members, 0, &mut out).map_err(|failure| failure.into_error(&[]))?;
+    Ok(out)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Failures carry their path innermost-first while they unwind, so the path is built (and keys
 // are copied) only when something is wrong.
@@ -581,29 +597,52 @@ fn write_value(v: &Value, depth: usize, out: &mut Vec<u8>) -> Result<(), Failure
             if depth + 1 > MAX_DEPTH {
                 return Err(Kind::TooDeep.into());
             }
-            // INVARIANT: member order comes from this sort alone, never from the map's own order
-            // (a BTreeMap in UTF-8 order, or insertion order under serde_json's preserve_order).
-            let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
-            sorted.sort_by(|a, b| cmp_utf16(a.0, b.0));
-            out.push(b'{');
-            for (i, (key, member)) in sorted.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_string(key, out);
-                out.push(b':');
-                write_value(member, depth + 1, out).map_err(|f| f.within(Seg::Key(key.clone())))?;
-            }
-            out.push(b'}');
+            write_members(
+                members.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+                depth,
+                out,
+            )?;
         }
     }
     Ok(())
 }
 
+/// Writes an object of these members (in any order) at nesting `depth`.
+fn write_members(
+    mut members: Vec<(&str, &Value)>,
+    depth: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), Failure> {
+    // INVARIANT: member order comes from this sort alone, never from the map's own order
+    // (a BTreeMap in UTF-8 order, or insertion order under serde_json's preserve_order).
+    members.sort_by(|a, b| cmp_utf16(a.0, b.0));
+    out.push(b'{');
+    for (i, (key, member)) in members.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(key, out);
+        out.push(b':');
+        write_value(member, depth + 1, out).map_err(|f| f.within(Seg::Key(key.to_string())))?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
 /// RFC 8785 section 3.2.3: member names compare as arrays of UTF-16 code units. This differs from
 /// UTF-8 (and `str`) order where a character above U+FFFF meets one in U+E000..=U+FFFF.
+///
+/// Fast path: at the first differing byte, if both bytes are below 0xEE, byte order is UTF-16
+/// order. (Either both bytes lead characters below U+E000, where code point and UTF-16 order
+/// agree, or they are continuation bytes of two characters in the same range, where the order is
+/// monotonic too.) Only a character at or above U+E000 needs the UTF-16 comparison.
 fn cmp_utf16(a: &str, b: &str) -> Ordering {
-    a.encode_utf16().cmp(b.encode_utf16())
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    match x.iter().zip(y).position(|(p, q)| p != q) {
+        None => x.len().cmp(&y.len()),
+        Some(i) if x[i] < 0xEE && y[i] < 0xEE => x[i].cmp(&y[i]),
+        Some(_) => a.encode_utf16().cmp(b.encode_utf16()),
+    }
 }
 
 /// ECMAScript `Number.prototype.toString`, as RFC 8785 section 3.2.2.3 requires (so -0 is `0`).

@@ -89,10 +89,14 @@ pub fn check_origin(origin: &str) -> Result<(), LedgerError> {
     }
 }
 
+fn fill_random(buf: &mut [u8]) -> Result<(), LedgerError> {
+    getrandom::fill(buf)
+        .map_err(|e| LedgerError::io("reading randomness", std::io::Error::other(e.to_string())))
+}
+
 fn random_bytes<const N: usize>() -> Result<[u8; N], LedgerError> {
     let mut b = [0u8; N];
-    getrandom::fill(&mut b)
-        .map_err(|e| LedgerError::io("reading randomness", std::io::Error::other(e.to_string())))?;
+    fill_random(&mut b)?;
     Ok(b)
 }
 
@@ -292,6 +296,10 @@ impl Ledger {
     pub fn verifier(&self) -> Verifier {
         self.signer.verifier()
     }
+    /// The clock this ledger stamps `received_at` with.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
     pub fn data_dir(&self) -> &Path {
         &self.dir.root
     }
@@ -308,33 +316,30 @@ impl Ledger {
         events: &[ValidEvent],
         source: &str,
     ) -> Result<Vec<AppendOutcome>, LedgerError> {
-        let mut out = self.append_groups(&[(events, source)])?;
+        let batch = prepare(events, source, self.clock.as_ref())?;
+        let mut out = self.append_prepared(&[batch])?;
         Ok(out.pop().unwrap_or_default())
     }
 
-    /// Group commit: appends several callers' batches, in order, in one durable transaction.
-    /// Ids are resolved across all of them as if they were one batch.
-    pub fn append_groups(
+    /// Group commit: appends several callers' prepared batches, in order, in one durable
+    /// transaction. Ids are resolved across all of them as if they were one batch.
+    pub fn append_prepared(
         &mut self,
-        groups: &[(&[ValidEvent], &str)],
+        groups: &[Prepared],
     ) -> Result<Vec<Vec<AppendOutcome>>, LedgerError> {
-        for (_, source) in groups {
-            check_source(source)?;
-        }
-        let received_at = now_string(self.clock.as_ref());
-        let total: usize = groups.iter().map(|(e, _)| e.len()).sum();
-        // Resolve ids: first against the batch itself, then against the store.
-        let mut first_seen: HashMap<&str, (u64, Hash)> = HashMap::with_capacity(total);
+        let total: usize = groups.iter().map(|g| g.events.len()).sum();
+        // Resolve ids: first against the store, then against earlier events of these batches.
         let mut unique_ids: Vec<&str> = Vec::with_capacity(total);
         let mut seen: std::collections::HashSet<&str> =
             std::collections::HashSet::with_capacity(total);
-        for (events, _) in groups {
-            for ev in *events {
+        for g in groups {
+            for ev in &g.events {
                 if seen.insert(ev.event_id.as_str()) {
                     unique_ids.push(ev.event_id.as_str());
                 }
             }
         }
+        let mut first_seen: HashMap<&str, (u64, Hash)> = HashMap::with_capacity(total);
         for (id, found) in unique_ids
             .iter()
             .copied()
@@ -347,11 +352,11 @@ impl Ledger {
 
         let saved_frontier = self.frontier.clone();
         let saved_tiles = self.tiles.clone();
-        let mut rows: Vec<LeafRow> = Vec::new();
+        let mut rows: Vec<LeafRow> = Vec::with_capacity(total);
         let mut outcomes = Vec::with_capacity(groups.len());
-        for (events, source) in groups {
-            let mut group_out = Vec::with_capacity(events.len());
-            for ev in *events {
+        for g in groups {
+            let mut group_out = Vec::with_capacity(g.events.len());
+            for ev in &g.events {
                 let id = ev.event_id.as_str();
                 if let Some(&(idx, hash)) = first_seen.get(id) {
                     group_out.push(if hash == ev.content_hash {
@@ -362,12 +367,11 @@ impl Ledger {
                     continue;
                 }
                 let leaf_index = self.frontier.size();
-                let sealed = event::seal(ev, &received_at, source, random_bytes::<16>()?)
-                    .map_err(|e| LedgerError::Invalid(format!("event {id}: {e}")))?;
                 let tiles = &mut self.tiles;
-                self.frontier.push(sealed.leaf_hash, |level, index, hash| {
+                self.frontier.push(ev.leaf_hash, |level, index, hash| {
                     tiles.add(level, index, hash)
                 });
+                first_seen.insert(id, (leaf_index, ev.content_hash));
                 rows.push(LeafRow {
                     leaf_index,
                     event_id: ev.event_id.clone(),
@@ -376,12 +380,11 @@ impl Ledger {
                     agent_id: ev.agent_id.clone(),
                     kind: ev.kind.clone(),
                     ts: ev.ts.clone(),
-                    received_at: received_at.clone(),
+                    received_at: ev.received_at.clone(),
                     principal: ev.principal.clone(),
-                    leaf: sealed.leaf,
-                    body: Some(sealed.body),
+                    leaf: ev.leaf.clone(),
+                    body: Some(ev.body.clone()),
                 });
-                first_seen.insert(id, (leaf_index, ev.content_hash));
                 group_out.push(AppendOutcome::Appended { leaf_index });
             }
             outcomes.push(group_out);
@@ -460,8 +463,10 @@ impl Ledger {
     }
 
     fn finish_pending_checkpoint(&mut self) -> Result<(), LedgerError> {
-        let Some(pending) = self.backend.meta(meta::PENDING_CHECKPOINT)? else {
-            return Ok(());
+        // An empty value is a cleared record (the trait sets, it does not delete, meta keys).
+        let pending = match self.backend.meta(meta::PENDING_CHECKPOINT)? {
+            Some(p) if !p.is_empty() => p,
+            _ => return Ok(()),
         };
         let parsed = pending
             .split_once(' ')
@@ -555,6 +560,66 @@ impl Ledger {
             backend: self.backend.as_mut(),
         }
     }
+}
+
+/// One event sealed and ready to append: its leaf and body bytes and its index columns.
+#[derive(Debug, Clone)]
+pub struct PreparedEvent {
+    pub event_id: String,
+    pub content_hash: Hash,
+    pub session_id: String,
+    pub agent_id: String,
+    pub kind: String,
+    pub ts: String,
+    pub received_at: String,
+    pub principal: Option<String>,
+    pub leaf: Vec<u8>,
+    pub leaf_hash: Hash,
+    pub body: Vec<u8>,
+}
+
+/// A batch of sealed events from one caller.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    pub events: Vec<PreparedEvent>,
+}
+
+/// Seals a batch: nonces, `received_at`, canonical bytes and hashes. This is the CPU-heavy half
+/// of an append and needs no lock, so callers do it on their own threads and the one writer
+/// only resolves ids, extends the tree and commits.
+pub fn prepare(
+    events: &[ValidEvent],
+    source: &str,
+    clock: &dyn Clock,
+) -> Result<Prepared, LedgerError> {
+    check_source(source)?;
+    let received_at = now_string(clock);
+    // One read of the system's randomness for the whole batch, not one per event.
+    let mut nonces = vec![0u8; 16 * events.len()];
+    fill_random(&mut nonces)?;
+    let events = events
+        .iter()
+        .zip(nonces.chunks_exact(16))
+        .map(|(ev, nonce)| {
+            let nonce: [u8; 16] = nonce.try_into().expect("chunks_exact(16)");
+            let sealed = event::seal(ev, &received_at, source, nonce)
+                .map_err(|e| LedgerError::Invalid(format!("event {}: {e}", ev.event_id)))?;
+            Ok(PreparedEvent {
+                event_id: ev.event_id.clone(),
+                content_hash: ev.content_hash,
+                session_id: ev.session_id.clone(),
+                agent_id: ev.agent_id.clone(),
+                kind: ev.kind.clone(),
+                ts: ev.ts.clone(),
+                received_at: received_at.clone(),
+                principal: ev.principal.clone(),
+                leaf: sealed.leaf,
+                leaf_hash: sealed.leaf_hash,
+                body: sealed.body,
+            })
+        })
+        .collect::<Result<Vec<_>, LedgerError>>()?;
+    Ok(Prepared { events })
 }
 
 /// The checks on an event's `source`: `api`, `otlp`, `cli`, or `import:<name>`.

@@ -25,4 +25,4 @@ pub mod verify;
 pub mod writer;
 
 pub use error::LedgerError;
-pub use ledger::{AppendOutcome, DataDir, InitOptions, Ledger, ReadLedger};
+pub use ledger::{prepare, AppendOutcome, DataDir, InitOptions, Ledger, Prepared, ReadLedger};

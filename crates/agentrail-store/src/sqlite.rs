@@ -70,7 +70,7 @@ impl SqliteBackend {
                 path.display()
             )));
         }
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384;")?;
         if create {
             conn.execute_batch(SCHEMA)?;
         }

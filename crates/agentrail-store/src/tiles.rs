@@ -69,7 +69,7 @@ impl TileWriter {
 
     /// Records a completed node; only nodes on tile-bottom levels (multiples of 8) are kept.
     pub fn add(&mut self, level: u8, index: u64, hash: &Hash) {
-        if level % TILE_HEIGHT != 0 {
+        if !level.is_multiple_of(TILE_HEIGHT) {
             return;
         }
         let tl = (level / TILE_HEIGHT) as usize;
@@ -171,7 +171,7 @@ impl NodeReader for TileReader<'_> {
         }
         let tile = &self.cache[&(tl, tile_index)];
         let need = (offset + count) * 32;
-        if tile.len() < need || tile.len() % 32 != 0 {
+        if tile.len() < need || !tile.len().is_multiple_of(32) {
             return Err(LedgerError::Corrupt(format!(
                 "tile {tl}/{tile_index} holds {} bytes; node {level}/{index} needs {need}",
                 tile.len()

@@ -86,6 +86,8 @@ struct Target {
 struct TileChecker {
     edge: Vec<(u64, Vec<u8>)>,
     expected_keys: BTreeSet<(u8, u64)>,
+    /// Leaves whose recomputed hash differs from their stored tile hash, with the tile.
+    leaf_mismatches: Vec<(u64, String)>,
 }
 
 impl TileChecker {
@@ -97,7 +99,7 @@ impl TileChecker {
         b: &mut dyn Backend,
         r: &mut VerifyReport,
     ) {
-        if level % TILE_HEIGHT != 0 {
+        if !level.is_multiple_of(TILE_HEIGHT) {
             return;
         }
         let tl = (level / TILE_HEIGHT) as usize;
@@ -150,10 +152,9 @@ impl TileChecker {
             if s != w {
                 let node = idx * TILE_WIDTH + k as u64;
                 if tl == 0 {
-                    r.problem(
-                        format!("leaf {node}"),
-                        format!("its hash differs from the one in the Merkle tree ({loc}): the event was edited, replaced or moved after it was appended"),
-                    );
+                    // Whether the event or the tile changed is decided at the end, once the
+                    // signed roots are known.
+                    self.leaf_mismatches.push((node, loc.clone()));
                 } else {
                     r.problem(
                         loc.clone(),
@@ -244,23 +245,29 @@ pub fn verify(b: &mut dyn Backend, opts: &VerifyOptions) -> Result<VerifyReport,
     let mut tiles = TileChecker {
         edge: Vec::new(),
         expected_keys: BTreeSet::new(),
+        leaf_mismatches: Vec::new(),
     };
+    // Signed sizes whose root the stored leaves reproduce, and those they do not.
+    let mut roots_ok: BTreeSet<u64> = BTreeSet::new();
+    let mut prev_index: Option<u64> = None;
     let mut next: u64 = 0;
     loop {
         let rows = b.leaves(next, chunk)?;
         let Some(last) = rows.last() else { break };
         let after = last.leaf_index + 1;
         for row in rows {
-            if row.leaf_index != frontier.size() {
+            let expected = prev_index.map_or(0, |p| p + 1);
+            if row.leaf_index != expected {
                 r.problem(
-                    format!("leaf {}", frontier.size()),
+                    format!("leaf {expected}"),
                     format!(
                         "missing: the next stored leaf is {} ({} leaves deleted)",
                         row.leaf_index,
-                        row.leaf_index - frontier.size()
+                        row.leaf_index.saturating_sub(expected)
                     ),
                 );
             }
+            prev_index = Some(row.leaf_index);
             let loc = format!("leaf {}", row.leaf_index);
             r.bytes += row.leaf.len() as u64 + row.body.as_ref().map_or(0, |b| b.len() as u64);
             match event::parse_leaf(&row.leaf) {
@@ -274,8 +281,10 @@ pub fn verify(b: &mut dyn Backend, opts: &VerifyOptions) -> Result<VerifyReport,
             r.leaves += 1;
             if let Some(ts) = targets.get(&frontier.size()) {
                 let root = frontier.root();
+                let mut all_ok = true;
                 for t in ts {
                     if t.root != root {
+                        all_ok = false;
                         r.problem(
                             &t.source,
                             format!(
@@ -286,11 +295,30 @@ pub fn verify(b: &mut dyn Backend, opts: &VerifyOptions) -> Result<VerifyReport,
                         );
                     }
                 }
+                if all_ok {
+                    roots_ok.insert(frontier.size());
+                }
             }
         }
         next = after;
     }
     tiles.finish(b, &mut r);
+    for (leaf, tile) in std::mem::take(&mut tiles.leaf_mismatches) {
+        // The first signed size covering the leaf decides: if the stored leaves reproduce its
+        // root, the event is as signed and the tile was altered; otherwise the event was.
+        let covering = targets.range(leaf + 1..).next().map(|(size, _)| *size);
+        if covering.is_some_and(|size| roots_ok.contains(&size)) {
+            r.problem(
+                tile,
+                format!("stored hash of leaf {leaf} differs from the leaf, which matches its signed checkpoint: the tile was altered"),
+            );
+        } else {
+            r.problem(
+                format!("leaf {leaf}"),
+                format!("its hash differs from the one in the Merkle tree ({tile}): the event was edited, replaced or moved after it was appended"),
+            );
+        }
+    }
     for key in b.tile_keys()? {
         if !tiles.expected_keys.contains(&key) {
             r.problem(

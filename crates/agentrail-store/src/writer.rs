@@ -7,7 +7,8 @@
 //! told so at once ([`LedgerError::QueueFull`]) rather than being accepted and later dropped.
 
 use crate::backend::CheckpointRow;
-use crate::ledger::{AppendOutcome, Ledger};
+use crate::clock::Clock;
+use crate::ledger::{prepare, AppendOutcome, Ledger, Prepared};
 use crate::LedgerError;
 use agentrail_core::event::ValidEvent;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,11 +21,7 @@ use std::time::Duration;
 pub type Reply = Box<dyn FnOnce(Result<Vec<AppendOutcome>, LedgerError>) + Send>;
 
 enum Job {
-    Append {
-        events: Vec<ValidEvent>,
-        source: String,
-        reply: Reply,
-    },
+    Append { batch: Prepared, reply: Reply },
     Checkpoint(mpsc::Sender<Result<CheckpointRow, LedgerError>>),
 }
 
@@ -51,6 +48,7 @@ impl Default for WriterConfig {
 pub struct Writer {
     tx: SyncSender<Job>,
     depth: Arc<AtomicUsize>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -67,28 +65,21 @@ pub fn spawn(ledger: Ledger, config: WriterConfig) -> (Writer, JoinHandle<Ledger
     let (tx, rx) = mpsc::sync_channel(config.queue.max(1));
     let depth = Arc::new(AtomicUsize::new(0));
     let d = depth.clone();
+    let clock = ledger.clock();
     let handle = std::thread::Builder::new()
         .name("agentrail-writer".into())
         .spawn(move || run(ledger, rx, d, config))
         .expect("spawning the writer thread");
-    (Writer { tx, depth }, handle)
+    (Writer { tx, depth, clock }, handle)
 }
 
 impl Writer {
-    /// Queues a batch; `reply` is called after its durable commit. Fails at once with
-    /// `QueueFull` when the queue is full.
-    pub fn submit(
-        &self,
-        events: Vec<ValidEvent>,
-        source: &str,
-        reply: Reply,
-    ) -> Result<(), LedgerError> {
+    /// Queues a batch sealed by [`prepare`] on the caller's thread (so sealing runs in parallel
+    /// and the writer only commits); `reply` is called after its durable commit. Fails at once
+    /// with `QueueFull` when the queue is full.
+    pub fn submit(&self, batch: Prepared, reply: Reply) -> Result<(), LedgerError> {
         self.depth.fetch_add(1, Ordering::SeqCst);
-        let job = Job::Append {
-            events,
-            source: source.to_string(),
-            reply,
-        };
+        let job = Job::Append { batch, reply };
         match self.tx.try_send(job) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => {
@@ -102,16 +93,16 @@ impl Writer {
         }
     }
 
-    /// Appends and waits for the durable commit.
+    /// Seals on this thread, appends, and waits for the durable commit.
     pub fn append(
         &self,
-        events: Vec<ValidEvent>,
+        events: &[ValidEvent],
         source: &str,
     ) -> Result<Vec<AppendOutcome>, LedgerError> {
+        let batch = prepare(events, source, self.clock.as_ref())?;
         let (tx, rx) = mpsc::channel();
         self.submit(
-            events,
-            source,
+            batch,
             Box::new(move |r| {
                 let _ = tx.send(r);
             }),
@@ -156,14 +147,10 @@ fn run(
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
-                Job::Append {
-                    events: e,
-                    source,
-                    reply,
-                } => {
+                Job::Append { batch, reply } => {
                     depth.fetch_sub(1, Ordering::SeqCst);
-                    events += e.len();
-                    appends.push((e, source, reply));
+                    events += batch.events.len();
+                    appends.push((batch, reply));
                 }
                 Job::Checkpoint(tx) => checkpoints.push(tx),
             }
@@ -184,29 +171,29 @@ fn run(
     ledger
 }
 
-fn commit_group(ledger: &mut Ledger, appends: Vec<(Vec<ValidEvent>, String, Reply)>) {
+fn commit_group(ledger: &mut Ledger, appends: Vec<(Prepared, Reply)>) {
     if appends.is_empty() {
         return;
     }
-    let groups: Vec<(&[ValidEvent], &str)> = appends
-        .iter()
-        .map(|(e, s, _)| (e.as_slice(), s.as_str()))
-        .collect();
-    match ledger.append_groups(&groups) {
+    let (batches, replies): (Vec<Prepared>, Vec<Reply>) = appends.into_iter().unzip();
+    match ledger.append_prepared(&batches) {
         Ok(outcomes) => {
-            for ((_, _, reply), out) in appends.into_iter().zip(outcomes) {
+            for (reply, out) in replies.into_iter().zip(outcomes) {
                 reply(Ok(out));
             }
         }
-        Err(_) if appends.len() > 1 => {
+        Err(_) if batches.len() > 1 => {
             // One caller's batch may be at fault; commit each alone so every caller gets its
             // own answer and nobody's good batch is failed by another's.
-            for (events, source, reply) in appends {
-                reply(ledger.append(&events, &source));
+            for (batch, reply) in batches.into_iter().zip(replies) {
+                let r = ledger
+                    .append_prepared(std::slice::from_ref(&batch))
+                    .map(|mut o| o.pop().unwrap_or_default());
+                reply(r);
             }
         }
         Err(e) => {
-            if let Some((_, _, reply)) = appends.into_iter().next() {
+            if let Some(reply) = replies.into_iter().next() {
                 reply(Err(e));
             }
         }

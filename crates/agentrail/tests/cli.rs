@@ -343,6 +343,10 @@ fn checkpoints_consistency_and_trusted_checkpoints() {
         "7 is not a checkpointed size"
     );
 
+    // Proofs are against the latest checkpoint, also for events an older one covers.
+    let p = env.run(&["prove", "rd-47892-001"]);
+    assert!(p.stdout.contains(&latest), "{}", p.stdout);
+
     let v = env.run(&["verify", "--trusted", &trusted]);
     assert_eq!(v.code, 0, "{}", v.stdout);
     assert!(

@@ -3,10 +3,12 @@
 use crate::cli::IngestArgs;
 use crate::exit::Exit;
 use agentrail_core::event::{self, ErrorCode, EventError, ValidEvent};
-use agentrail_store::{AppendOutcome, Ledger};
+use agentrail_store::clock::Clock;
+use agentrail_store::{prepare, AppendOutcome, Ledger, Prepared};
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
+use std::sync::mpsc;
 
 /// The longest line accepted, in bytes.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
@@ -22,7 +24,7 @@ pub struct Tally {
 pub fn run(data: &Path, args: &IngestArgs) -> Result<Exit> {
     agentrail_store::ledger::check_source(&args.source)?;
     let mut ledger = super::open_writer(data, "agentrail ingest")?;
-    let input: Box<dyn Read> = match args.file.as_deref() {
+    let input: Box<dyn Read + Send> = match args.file.as_deref() {
         None => Box::new(std::io::stdin()),
         Some(p) if p == Path::new("-") => Box::new(std::io::stdin()),
         Some(p) => {
@@ -45,67 +47,118 @@ pub fn run(data: &Path, args: &IngestArgs) -> Result<Exit> {
     })
 }
 
+/// What the reading thread hands to the committing thread: one batch, sealed.
+struct Chunk {
+    through_line: u64,
+    lines: Vec<u64>,
+    prepared: Prepared,
+    rejected: Vec<(u64, EventError)>,
+}
+
 /// Reads NDJSON from `input`, appends valid events in batches of `batch`, and after each durable
 /// batch writes `committed through line N (tree size S)`. Signs a final checkpoint if the tree
 /// grew, so everything ingested is provable at once.
+///
+/// Two threads share the work: one reads, validates and seals (the CPU half of an append), the
+/// other resolves ids and commits (the database half), so both cores are busy.
 pub fn ingest(
     ledger: &mut Ledger,
-    input: impl Read,
+    input: impl Read + Send,
     batch: usize,
     source: &str,
     out: &mut impl Write,
 ) -> Result<Tally> {
-    let mut reader = BufReader::with_capacity(1 << 20, input);
-    let mut tally = Tally::default();
-    let mut pending: Vec<(u64, ValidEvent)> = Vec::with_capacity(batch);
-    let mut line_no: u64 = 0;
-    let mut buf = Vec::with_capacity(4096);
+    let clock = ledger.clock();
     let start_size = ledger.size();
-    loop {
-        buf.clear();
-        let n = (&mut reader)
-            .take(MAX_LINE_BYTES as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .context("reading input")?;
-        if n == 0 {
-            break;
+    let mut tally = Tally::default();
+    let (tx, rx) = mpsc::sync_channel::<Result<Chunk>>(2);
+    std::thread::scope(|scope| -> Result<()> {
+        scope.spawn(move || {
+            let r = read_chunks(input, batch, source, clock.as_ref(), &tx);
+            if let Err(e) = r {
+                let _ = tx.send(Err(e));
+            }
+        });
+        for chunk in rx {
+            commit(ledger, chunk?, &mut tally, out)?;
         }
-        line_no += 1;
-        if buf.len() > MAX_LINE_BYTES && buf.last() != Some(&b'\n') {
-            // Skip the rest of the over-long line.
-            let mut rest = Vec::new();
-            reader
-                .read_until(b'\n', &mut rest)
-                .context("reading input")?;
-            tally.rejected.push((
-                line_no,
-                EventError::new(
-                    ErrorCode::InvalidJson,
-                    "",
-                    format!("line is longer than {MAX_LINE_BYTES} bytes"),
-                ),
-            ));
-            continue;
-        }
-        let line = trim_eol(&buf);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match event::parse_client_event(line) {
-            Ok(ev) => pending.push((line_no, ev)),
-            Err(e) => tally.rejected.push((line_no, e)),
-        }
-        if pending.len() >= batch {
-            commit(ledger, &mut pending, source, line_no, &mut tally, out)?;
-        }
-    }
-    commit(ledger, &mut pending, source, line_no, &mut tally, out)?;
+        Ok(())
+    })?;
+    tally.rejected.sort_by_key(|(line, _)| *line);
     if ledger.size() > start_size {
         ledger
             .checkpoint_now()
             .context("signing the final checkpoint")?;
     }
     Ok(tally)
+}
+
+fn read_chunks(
+    input: impl Read,
+    batch: usize,
+    source: &str,
+    clock: &dyn Clock,
+    tx: &mpsc::SyncSender<Result<Chunk>>,
+) -> Result<()> {
+    let mut reader = BufReader::with_capacity(1 << 20, input);
+    let mut line_no: u64 = 0;
+    let mut buf = Vec::with_capacity(4096);
+    let mut lines = Vec::with_capacity(batch);
+    let mut events: Vec<ValidEvent> = Vec::with_capacity(batch);
+    let mut rejected = Vec::new();
+    loop {
+        buf.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .context("reading input")?;
+        let eof = n == 0;
+        if !eof {
+            line_no += 1;
+            if buf.len() > MAX_LINE_BYTES && buf.last() != Some(&b'\n') {
+                // Skip the rest of the over-long line.
+                let mut rest = Vec::new();
+                reader
+                    .read_until(b'\n', &mut rest)
+                    .context("reading input")?;
+                rejected.push((
+                    line_no,
+                    EventError::new(
+                        ErrorCode::InvalidJson,
+                        "",
+                        format!("line is longer than {MAX_LINE_BYTES} bytes"),
+                    ),
+                ));
+            } else {
+                let line = trim_eol(&buf);
+                if !line.iter().all(u8::is_ascii_whitespace) {
+                    match event::parse_client_event(line) {
+                        Ok(ev) => {
+                            lines.push(line_no);
+                            events.push(ev);
+                        }
+                        Err(e) => rejected.push((line_no, e)),
+                    }
+                }
+            }
+        }
+        if events.len() >= batch || (eof && (!events.is_empty() || !rejected.is_empty())) {
+            let prepared = prepare(&events, source, clock)?;
+            events.clear();
+            let chunk = Chunk {
+                through_line: line_no,
+                lines: std::mem::take(&mut lines),
+                prepared,
+                rejected: std::mem::take(&mut rejected),
+            };
+            if tx.send(Ok(chunk)).is_err() {
+                return Ok(()); // the committing side stopped; it reports why
+            }
+        }
+        if eof {
+            return Ok(());
+        }
+    }
 }
 
 fn trim_eol(line: &[u8]) -> &[u8] {
@@ -115,25 +168,30 @@ fn trim_eol(line: &[u8]) -> &[u8] {
 
 fn commit(
     ledger: &mut Ledger,
-    pending: &mut Vec<(u64, ValidEvent)>,
-    source: &str,
-    through_line: u64,
+    chunk: Chunk,
     tally: &mut Tally,
     out: &mut impl Write,
 ) -> Result<()> {
-    if pending.is_empty() {
+    tally.rejected.extend(chunk.rejected);
+    if chunk.prepared.events.is_empty() {
         return Ok(());
     }
-    let events: Vec<ValidEvent> = pending.iter().map(|(_, e)| e.clone()).collect();
     let outcomes = ledger
-        .append(&events, source)
-        .with_context(|| format!("committing the batch that ends at line {through_line}"))?;
-    for ((line, ev), outcome) in pending.drain(..).zip(outcomes) {
+        .append_prepared(std::slice::from_ref(&chunk.prepared))
+        .with_context(|| {
+            format!(
+                "committing the batch that ends at line {}",
+                chunk.through_line
+            )
+        })?
+        .pop()
+        .unwrap_or_default();
+    for ((line, ev), outcome) in chunk.lines.iter().zip(&chunk.prepared.events).zip(outcomes) {
         match outcome {
             AppendOutcome::Appended { .. } => tally.accepted += 1,
             AppendOutcome::Duplicate { .. } => tally.duplicate += 1,
             AppendOutcome::Conflict { leaf_index } => tally.rejected.push((
-                line,
+                *line,
                 EventError::new(
                     ErrorCode::Conflict,
                     "event_id",
@@ -147,7 +205,8 @@ fn commit(
     }
     writeln!(
         out,
-        "committed through line {through_line} (tree size {})",
+        "committed through line {} (tree size {})",
+        chunk.through_line,
         ledger.size()
     )?;
     out.flush()?;

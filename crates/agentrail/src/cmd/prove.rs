@@ -34,11 +34,12 @@ pub fn prove(data: &Path, args: &ProveArgs) -> Result<Exit> {
     let id = args.id.as_deref().unwrap_or_default();
     let mut backend = open_read(data)?;
     let index = ReadLedger::new(backend.as_mut()).event(id)?.row.leaf_index;
-    let covering = backend.checkpoint_covering(index)?;
-    let checkpoint = match covering {
-        Some(cp) => cp,
+    // Against the latest checkpoint, as auditors compare against the newest tree head they hold.
+    let latest = backend.latest_checkpoint()?;
+    let checkpoint = match latest {
+        Some(cp) if cp.size > index => cp,
         // The event is newer than the latest checkpoint: sign one now.
-        None => super::open_writer(data, "agentrail prove")
+        _ => super::open_writer(data, "agentrail prove")
             .context("the event is newer than the latest checkpoint, so one must be signed")?
             .checkpoint_now()?,
     };
