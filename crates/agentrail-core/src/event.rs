@@ -520,7 +520,12 @@ pub fn leaf_from_event(event: &[u8]) -> Result<Vec<u8>, EventError> {
 /// client sent are the header minus what agentrail added, plus the body minus the nonce. Used by
 /// `verify` to cross-check the idempotency record against the leaf.
 pub fn content_hash_of_stored(header: &LeafHeader, body: &[u8]) -> Result<Hash, EventError> {
-    let Value::Object(mut body) = json::parse_strict(body)? else {
+    content_hash_of_stored_value(header, json::parse_strict(body)?)
+}
+
+/// [`content_hash_of_stored`] for a body already parsed (`verify` parses each body once).
+pub fn content_hash_of_stored_value(header: &LeafHeader, body: Value) -> Result<Hash, EventError> {
+    let Value::Object(mut body) = body else {
         return Err(invalid("body", "must be a JSON object"));
     };
     body.remove("nonce");
@@ -539,12 +544,17 @@ pub fn content_hash_of_stored(header: &LeafHeader, body: &[u8]) -> Result<Hash, 
             content.insert(k.into(), v.clone().into());
         }
     }
-    let without_id = Hash::sha256(&json::canonicalize(&Value::Object(content.clone()))?);
-    if derived_event_id(&without_id) == header.event_id {
-        return Ok(without_id);
+    let mut content = Value::Object(content);
+    // Only an id of the derived shape can have been derived; others were sent by the client.
+    let derived_shape = header.event_id.len() == 34 && header.event_id.starts_with("c-");
+    if derived_shape {
+        let without_id = Hash::sha256(&json::canonicalize(&content)?);
+        if derived_event_id(&without_id) == header.event_id {
+            return Ok(without_id);
+        }
     }
-    content.insert("event_id".into(), header.event_id.clone().into());
-    Ok(Hash::sha256(&json::canonicalize(&Value::Object(content))?))
+    content["event_id"] = header.event_id.clone().into();
+    Ok(Hash::sha256(&json::canonicalize(&content)?))
 }
 
 pub(crate) fn missing(field: &str) -> EventError {

@@ -397,7 +397,14 @@ impl Parser<'_> {
                     run = self.pos;
                 }
                 Some(0x00..=0x1f) => return Err(self.syntax("control character in string")),
-                Some(_) => self.pos += 1,
+                Some(_) => {
+                    // Skip the whole run of plain bytes at once (the common case).
+                    let rest = &bytes[self.pos..];
+                    self.pos += rest
+                        .iter()
+                        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                        .unwrap_or(rest.len());
+                }
             }
         }
     }
@@ -657,9 +664,17 @@ fn write_number(f: f64, out: &mut Vec<u8>) {
 fn write_string(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    // Copy each run of bytes that need no escape in one go.
+    while let Some(i) = bytes[run..]
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|p| run + p)
+    {
+        out.extend_from_slice(&bytes[run..i]);
+        let b = bytes[i];
         let short: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -668,10 +683,8 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
             b'\n' => b"\\n",
             b'\r' => b"\\r",
             b'\t' => b"\\t",
-            0x00..=0x1f => b"",
-            _ => continue,
+            _ => b"",
         };
-        out.extend_from_slice(&bytes[run..i]);
         if short.is_empty() {
             out.extend_from_slice(b"\\u00");
             out.push(HEX[usize::from(b >> 4)]);

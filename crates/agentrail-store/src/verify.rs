@@ -5,7 +5,7 @@
 //! tile) and what is wrong, in the spirit of `aws cloudtrail validate-logs`. Leaves are read in
 //! bounded chunks, each its own read transaction, so a live writer is never blocked for long.
 
-use crate::backend::{meta, Backend};
+use crate::backend::{meta, Backend, LeafRow};
 use crate::tiles::{TILE_HEIGHT, TILE_WIDTH};
 use crate::LedgerError;
 use agentrail_core::checkpoint::open_checkpoint;
@@ -14,6 +14,7 @@ use agentrail_core::merkle::{self, CompactRange};
 use agentrail_core::note::Verifier;
 use agentrail_core::{json, Hash};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{mpsc, Mutex};
 
 /// At most this many problems are kept (the count is always exact).
 pub const MAX_PROBLEMS: usize = 10_000;
@@ -250,57 +251,96 @@ pub fn verify(b: &mut dyn Backend, opts: &VerifyOptions) -> Result<VerifyReport,
     // Signed sizes whose root the stored leaves reproduce, and those they do not.
     let mut roots_ok: BTreeSet<u64> = BTreeSet::new();
     let mut prev_index: Option<u64> = None;
-    let mut next: u64 = 0;
-    loop {
-        let rows = b.leaves(next, chunk)?;
-        let Some(last) = rows.last() else { break };
-        let after = last.leaf_index + 1;
-        for row in rows {
-            let expected = prev_index.map_or(0, |p| p + 1);
-            if row.leaf_index != expected {
-                r.problem(
-                    format!("leaf {expected}"),
-                    format!(
-                        "missing: the next stored leaf is {} ({} leaves deleted)",
-                        row.leaf_index,
-                        row.leaf_index.saturating_sub(expected)
-                    ),
-                );
+    // As many workers as cores: this thread mostly waits on reads and hashes one leaf a row.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<(usize, Vec<LeafRow>)>(workers + 1);
+    let chunk_rx = Mutex::new(chunk_rx);
+    let (result_tx, result_rx) = mpsc::channel::<(usize, RowChecks)>();
+    let row_checks = std::thread::scope(
+        |scope| -> Result<BTreeMap<usize, RowChecks>, LedgerError> {
+            // Workers check each row's contents (JSON, canonical form, body hash, index columns,
+            // idempotency record); this thread reads and rebuilds the tree, which must go in order.
+            for _ in 0..workers {
+                let (rx, tx) = (&chunk_rx, result_tx.clone());
+                scope.spawn(move || loop {
+                    let next = rx.lock().map(|rx| rx.recv());
+                    let Ok(Ok((seq, rows))) = next else { break };
+                    if tx.send((seq, check_rows(&rows))).is_err() {
+                        break;
+                    }
+                });
             }
-            prev_index = Some(row.leaf_index);
-            let loc = format!("leaf {}", row.leaf_index);
-            r.bytes += row.leaf.len() as u64 + row.body.as_ref().map_or(0, |b| b.len() as u64);
-            match event::parse_leaf(&row.leaf) {
-                Ok(h) => check_row(&mut r, &loc, &h, &row),
-                Err(e) => r.problem(&loc, format!("leaf bytes are invalid: {e}")),
-            }
-            let leaf_hash = merkle::leaf_hash(&row.leaf);
-            frontier.push(leaf_hash, |level, index, hash| {
-                tiles.add(level, index, hash, b, &mut r)
-            });
-            r.leaves += 1;
-            if let Some(ts) = targets.get(&frontier.size()) {
-                let root = frontier.root();
-                let mut all_ok = true;
-                for t in ts {
-                    if t.root != root {
-                        all_ok = false;
+            drop(result_tx);
+            let mut next: u64 = 0;
+            let mut seq = 0usize;
+            loop {
+                let rows = b.leaves(next, chunk)?;
+                let Some(last) = rows.last() else { break };
+                next = last.leaf_index + 1;
+                for row in &rows {
+                    let expected = prev_index.map_or(0, |p| p + 1);
+                    if row.leaf_index != expected {
                         r.problem(
-                            &t.source,
+                            format!("leaf {expected}"),
                             format!(
-                                "signed root {} but the stored leaves give {root}: leaves before index {} were edited, removed, inserted or reordered",
-                                t.root,
-                                frontier.size()
+                                "missing: the next stored leaf is {} ({} leaves deleted)",
+                                row.leaf_index,
+                                row.leaf_index.saturating_sub(expected)
                             ),
                         );
                     }
+                    prev_index = Some(row.leaf_index);
+                    r.bytes +=
+                        row.leaf.len() as u64 + row.body.as_ref().map_or(0, |b| b.len() as u64);
+                    let leaf_hash = merkle::leaf_hash(&row.leaf);
+                    frontier.push(leaf_hash, |level, index, hash| {
+                        tiles.add(level, index, hash, b, &mut r)
+                    });
+                    r.leaves += 1;
+                    if let Some(ts) = targets.get(&frontier.size()) {
+                        let root = frontier.root();
+                        let mut all_ok = true;
+                        for t in ts {
+                            if t.root != root {
+                                all_ok = false;
+                                r.problem(
+                                &t.source,
+                                format!(
+                                    "signed root {} but the stored leaves give {root}: leaves before index {} were edited, removed, inserted or reordered",
+                                    t.root,
+                                    frontier.size()
+                                ),
+                            );
+                            }
+                        }
+                        if all_ok {
+                            roots_ok.insert(frontier.size());
+                        }
+                    }
                 }
-                if all_ok {
-                    roots_ok.insert(frontier.size());
+                if chunk_tx.send((seq, rows)).is_err() {
+                    break;
                 }
+                seq += 1;
             }
+            drop(chunk_tx);
+            Ok(result_rx.iter().collect())
+        },
+    )?;
+    // Row problems first, in leaf order, then what the tree and checkpoints say.
+    let tree_problems = std::mem::take(&mut r.problems);
+    let tree_count = std::mem::replace(&mut r.problem_count, 0);
+    for (_, checks) in row_checks {
+        r.erased_bodies += checks.erased;
+        for p in checks.problems {
+            r.problem(p.location, p.message);
         }
-        next = after;
+    }
+    r.problem_count += tree_count;
+    for p in tree_problems {
+        if r.problems.len() < MAX_PROBLEMS {
+            r.problems.push(p);
+        }
     }
     tiles.finish(b, &mut r);
     for (leaf, tile) in std::mem::take(&mut tiles.leaf_mismatches) {
@@ -342,7 +382,35 @@ pub fn verify(b: &mut dyn Backend, opts: &VerifyOptions) -> Result<VerifyReport,
     Ok(r)
 }
 
-fn check_row(r: &mut VerifyReport, loc: &str, h: &LeafHeader, row: &crate::backend::LeafRow) {
+/// What the content checks found in one chunk of rows.
+#[derive(Default)]
+struct RowChecks {
+    problems: Vec<Problem>,
+    erased: u64,
+}
+
+impl RowChecks {
+    fn problem(&mut self, location: &str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            location: location.to_string(),
+            message: message.into(),
+        });
+    }
+}
+
+fn check_rows(rows: &[LeafRow]) -> RowChecks {
+    let mut r = RowChecks::default();
+    for row in rows {
+        let loc = format!("leaf {}", row.leaf_index);
+        match event::parse_leaf(&row.leaf) {
+            Ok(h) => check_row(&mut r, &loc, &h, row),
+            Err(e) => r.problem(&loc, format!("leaf bytes are invalid: {e}")),
+        }
+    }
+    r
+}
+
+fn check_row(r: &mut RowChecks, loc: &str, h: &LeafHeader, row: &LeafRow) {
     let cols: [(&str, Option<&str>, Option<&str>); 7] = [
         ("event_id", Some(&row.event_id), Some(&h.event_id)),
         ("session_id", Some(&row.session_id), Some(&h.session_id)),
@@ -365,14 +433,9 @@ fn check_row(r: &mut VerifyReport, loc: &str, h: &LeafHeader, row: &crate::backe
         }
     }
     let Some(body) = &row.body else {
-        r.erased_bodies += 1;
+        r.erased += 1;
         return;
     };
-    match json::parse_strict(body).and_then(|v| json::canonicalize(&v)) {
-        Ok(c) if &c == body => {}
-        Ok(_) => r.problem(loc, "body is not in RFC 8785 canonical form"),
-        Err(e) => r.problem(loc, format!("body is not valid JSON: {e}")),
-    }
     let got = Hash::sha256(body);
     if got != h.body_sha256 {
         r.problem(
@@ -384,7 +447,17 @@ fn check_row(r: &mut VerifyReport, loc: &str, h: &LeafHeader, row: &crate::backe
         );
         return;
     }
-    match event::content_hash_of_stored(h, body) {
+    // The body is parsed once: for its canonical form and for the idempotency record.
+    let value = match json::parse_strict(body) {
+        Ok(v) => v,
+        Err(e) => return r.problem(loc, format!("body is not valid JSON: {e}")),
+    };
+    match json::canonicalize(&value) {
+        Ok(c) if &c == body => {}
+        Ok(_) => r.problem(loc, "body is not in RFC 8785 canonical form"),
+        Err(e) => r.problem(loc, format!("body cannot be canonicalized: {e}")),
+    }
+    match event::content_hash_of_stored_value(h, value) {
         Ok(c) if c == row.content_hash => {}
         Ok(c) => r.problem(
             loc,
