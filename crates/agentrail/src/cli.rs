@@ -45,6 +45,9 @@ pub enum Command {
     Key,
     /// Ingest the bundled example agent events, verify them and show what to try next.
     Demo(DemoArgs),
+    /// Benchmarks (docs/benchmarks.md).
+    #[command(hide = true)]
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -142,3 +145,28 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Where to create the benchmark's data directories (default: a temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Durable append throughput of ~1 KB events through the ingest pipeline.
+    Append {
+        #[arg(long, default_value_t = 10_000)]
+        batch: usize,
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+    },
+    /// Full verification throughput.
+    Verify {
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+    },
+}

@@ -73,12 +73,15 @@ pub fn ingest(
     let mut tally = Tally::default();
     let (tx, rx) = mpsc::sync_channel::<Result<Chunk>>(2);
     std::thread::scope(|scope| -> Result<()> {
-        scope.spawn(move || {
-            let r = read_chunks(input, batch, source, clock.as_ref(), &tx);
-            if let Err(e) = r {
-                let _ = tx.send(Err(e));
-            }
-        });
+        std::thread::Builder::new()
+            .name("ingest-read".into())
+            .spawn_scoped(scope, move || {
+                let r = read_chunks(input, batch, source, clock.as_ref(), &tx);
+                if let Err(e) = r {
+                    let _ = tx.send(Err(e));
+                }
+            })
+            .context("starting the reading thread")?;
         for chunk in rx {
             commit(ledger, chunk?, &mut tally, out)?;
         }

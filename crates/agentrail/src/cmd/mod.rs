@@ -1,6 +1,7 @@
 //! One module per verb. Each returns the exit code for the outcomes it judges itself (rejected
 //! events, failed verification); errors go up to `main`, which maps them.
 
+mod bench;
 mod demo;
 mod ingest;
 mod prove;
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Verify(a) => verify::run(data, &a),
         Command::Key => read::key(data),
         Command::Demo(_) => demo::run(data),
+        Command::Bench(a) => bench::run(&a),
     }
 }
 
