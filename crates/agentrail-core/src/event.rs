@@ -243,14 +243,31 @@ pub fn validate_client_event(value: Value) -> Result<ValidEvent, EventError> {
 
     // Content hash over what the client sent, with ts normalized.
     obj.insert("ts".into(), Value::String(ts.clone()));
+    // An id of the derived shape (`c-` + 32 hex) is reserved for content-derived ids: one the
+    // client sends must be the id its content derives (a client re-sending an event with the id
+    // it was given back), and is then treated exactly as if it had been left out, so the retry is
+    // a duplicate and the stored record stays recomputable.
+    if event_id.as_deref().is_some_and(is_derived_shape) {
+        obj.remove("event_id");
+    }
     let content = Value::Object(obj);
     let content_hash = Hash::sha256(&json::canonicalize(&content)?);
     let Value::Object(obj) = content else {
         unreachable!("constructed as an object above")
     };
+    let derived = derived_event_id(&content_hash);
     let (event_id, event_id_derived) = match event_id {
+        Some(id) if is_derived_shape(&id) && id != derived => {
+            return Err(invalid(
+                "event_id",
+                format!(
+                    "ids of the form c-<32 hex digits> are reserved for ids derived from the content; this content derives {derived}: send that, your own id, or none"
+                ),
+            ))
+        }
+        Some(id) if is_derived_shape(&id) => (id, true),
         Some(id) => (id, false),
-        None => (derived_event_id(&content_hash), true),
+        None => (derived, true),
     };
     let mut body = Map::new();
     for (k, v) in obj {
@@ -318,6 +335,16 @@ pub fn internal_event(
         parent_span_id: None,
         body,
     })
+}
+
+/// True for ids of the derived shape: `c-` and 32 lowercase hex digits.
+pub fn is_derived_shape(id: &str) -> bool {
+    id.len() == 34
+        && id.starts_with("c-")
+        && id
+            .bytes()
+            .skip(2)
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// `c-` followed by the first 32 hex digits of the content hash.
@@ -546,8 +573,7 @@ pub fn content_hash_of_stored_value(header: &LeafHeader, body: Value) -> Result<
     }
     let mut content = Value::Object(content);
     // Only an id of the derived shape can have been derived; others were sent by the client.
-    let derived_shape = header.event_id.len() == 34 && header.event_id.starts_with("c-");
-    if derived_shape {
+    if is_derived_shape(&header.event_id) {
         let without_id = Hash::sha256(&json::canonicalize(&content)?);
         if derived_event_id(&without_id) == header.event_id {
             return Ok(without_id);

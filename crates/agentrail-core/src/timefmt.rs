@@ -68,6 +68,17 @@ pub fn format_unix_nanos(nanos: i128) -> Result<String, TimeError> {
     format_utc(t)
 }
 
+/// The fixed-width form of a normal-form timestamp: nine fraction digits always, so that byte
+/// order is time order (`...:00.5Z` would sort before `...:00Z`). Stores index timestamps in
+/// this form; what is hashed stays the normal form.
+pub fn sortable(normal: &str) -> String {
+    let Some(stem) = normal.strip_suffix('Z') else {
+        return normal.to_string();
+    };
+    let (secs, frac) = stem.split_once('.').unwrap_or((stem, ""));
+    format!("{secs}.{frac:0<9}Z")
+}
+
 /// Parses a normal-form (or any RFC 3339) timestamp to Unix nanoseconds.
 pub fn parse_unix_nanos(s: &str) -> Result<i128, TimeError> {
     let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|e| TimeError::Syntax(e.to_string()))?;
@@ -122,6 +133,20 @@ mod tests {
             "2026-11-28T13:00:00.1234567891Z",
             Err(TimeError::TooPrecise),
         );
+    }
+
+    #[test]
+    fn sortable_form_orders_like_time() {
+        assert_eq!(
+            sortable("2026-11-28T13:00:00Z"),
+            "2026-11-28T13:00:00.000000000Z"
+        );
+        assert_eq!(
+            sortable("2026-11-28T13:00:00.5Z"),
+            "2026-11-28T13:00:00.500000000Z"
+        );
+        assert!(sortable("2026-11-28T13:00:00Z") < sortable("2026-11-28T13:00:00.5Z"));
+        assert!(sortable("2026-11-28T13:00:00.999999999Z") < sortable("2026-11-28T13:00:01Z"));
     }
 
     #[test]

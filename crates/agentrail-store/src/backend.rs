@@ -45,6 +45,22 @@ pub struct TileRow {
     pub hashes: Vec<u8>,
 }
 
+/// An API key as stored: never the secret, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRow {
+    /// The public part of the key (`ark_<id>_...`), 16 hex digits.
+    pub id: String,
+    pub name: String,
+    /// `ingest`, `read` or `admin`.
+    pub role: String,
+    /// For ingest keys: the one agent whose events the key may write.
+    pub agent: Option<String>,
+    /// SHA-256 of the secret part.
+    pub secret_sha256: Hash,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
 /// Meta keys the ledger uses.
 pub mod meta {
     pub const FORMAT: &str = "format";
@@ -66,7 +82,19 @@ pub trait Backend: Send {
     /// For each id, the stored leaf index and content hash, if any.
     fn find_event_ids(&mut self, ids: &[&str]) -> Result<Vec<Option<(u64, Hash)>>, LedgerError>;
     /// Stores leaves and tile upserts in one transaction, durably, or nothing at all.
-    fn commit(&mut self, leaves: &[LeafRow], tiles: &[TileRow]) -> Result<(), LedgerError>;
+    fn commit(&mut self, leaves: &[LeafRow], tiles: &[TileRow]) -> Result<(), LedgerError> {
+        self.commit_with_keys(leaves, tiles, &[])
+    }
+    /// [`Backend::commit`], also upserting API keys in the same transaction, so a key and the
+    /// ledger record of its creation or revocation are stored together or not at all.
+    fn commit_with_keys(
+        &mut self,
+        leaves: &[LeafRow],
+        tiles: &[TileRow],
+        keys: &[ApiKeyRow],
+    ) -> Result<(), LedgerError>;
+    /// Every API key, revoked ones included, ordered by creation.
+    fn api_keys(&mut self) -> Result<Vec<ApiKeyRow>, LedgerError>;
     /// Up to `limit` leaves from `start` in index order, read in one bounded transaction.
     fn leaves(&mut self, start: u64, limit: usize) -> Result<Vec<LeafRow>, LedgerError>;
     fn leaf(&mut self, index: u64) -> Result<Option<LeafRow>, LedgerError>;

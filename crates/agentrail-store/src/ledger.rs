@@ -5,7 +5,8 @@
 //! - `signing.key` (mode 0600): the log's Ed25519 key as a C2SP signer key;
 //! - `lock`: the writer lock ([`crate::lock`]).
 
-use crate::backend::{meta, Backend, CheckpointRow, LeafRow};
+use crate::apikeys;
+use crate::backend::{meta, ApiKeyRow, Backend, CheckpointRow, LeafRow};
 use crate::clock::Clock;
 use crate::lock::DirLock;
 use crate::sqlite::SqliteBackend;
@@ -21,6 +22,9 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// The agent id and principal of the records agentrail writes itself (`agentrail.*` kinds).
+pub const SERVER_IDENTITY: &str = "agentrail";
 
 /// The on-disk format version of a data directory.
 pub const FORMAT_VERSION: &str = "1";
@@ -42,6 +46,14 @@ impl DataDir {
     }
     pub fn key(&self) -> PathBuf {
         self.root.join("signing.key")
+    }
+    /// The per-log secret that keys redaction HMACs.
+    pub fn redaction_key(&self) -> PathBuf {
+        self.root.join("redaction.key")
+    }
+    /// Where a running server says how to reach it (address and local admin token).
+    pub fn server_info(&self) -> PathBuf {
+        self.root.join("server.json")
     }
     fn require(&self) -> Result<(), LedgerError> {
         if self.db().is_file() && self.key().is_file() {
@@ -195,7 +207,27 @@ impl Ledger {
     pub fn init(dir: &Path, opts: &InitOptions, clock: &dyn Clock) -> Result<String, LedgerError> {
         let dd = DataDir::new(dir);
         if dd.db().exists() || dd.key().exists() {
-            return Err(LedgerError::AlreadyInitialized(dir.to_path_buf()));
+            // `format` is the last thing init writes: without it, an earlier init died half-way
+            // and left nothing worth keeping (no event can have been appended).
+            let complete = dd.db().exists()
+                && SqliteBackend::open(&dd.db(), false)
+                    .and_then(|mut b| b.meta(meta::FORMAT))
+                    .map_or(true, |f| f.is_some());
+            if complete {
+                return Err(LedgerError::AlreadyInitialized(dir.to_path_buf()));
+            }
+            for p in [
+                dd.key(),
+                dd.db(),
+                dd.root.join("ledger.sqlite-wal"),
+                dd.root.join("ledger.sqlite-shm"),
+            ] {
+                if p.exists() {
+                    fs::remove_file(&p).map_err(|e| {
+                        LedgerError::io(format!("removing the half-made {}", p.display()), e)
+                    })?;
+                }
+            }
         }
         fs::create_dir_all(dir)
             .map_err(|e| LedgerError::io(format!("creating {}", dir.display()), e))?;
@@ -221,7 +253,6 @@ impl Ledger {
         set_mode(&dd.key(), 0o600)?;
         let mut backend = SqliteBackend::open(&dd.db(), true)?;
         set_mode(&dd.db(), 0o600)?;
-        backend.set_meta(meta::FORMAT, FORMAT_VERSION)?;
         backend.set_meta(meta::ORIGIN, &origin)?;
         backend.set_meta(meta::LOG_ID, &log_id)?;
         backend.set_meta(meta::VKEY, &signer.verifier().to_vkey())?;
@@ -231,6 +262,8 @@ impl Ledger {
                 .map_err(|e| LedgerError::io(format!("resolving {}", p.display()), e))?;
             backend.set_meta(meta::PUBLISH_DIR, &abs.to_string_lossy())?;
         }
+        // Last: the mark of a complete init.
+        backend.set_meta(meta::FORMAT, FORMAT_VERSION)?;
         Ok(origin)
     }
 
@@ -243,6 +276,7 @@ impl Ledger {
         dd.require()?;
         let lock = DirLock::acquire(dir, what)?;
         let mut backend: Box<dyn Backend> = Box::new(SqliteBackend::open(&dd.db(), false)?);
+        check_format(backend.as_mut())?;
         let signer = load_signer(&dd)?;
         let origin = backend
             .meta(meta::ORIGIN)?
@@ -327,6 +361,14 @@ impl Ledger {
         &mut self,
         groups: &[Prepared],
     ) -> Result<Vec<Vec<AppendOutcome>>, LedgerError> {
+        self.append_prepared_with_keys(groups, &[])
+    }
+
+    fn append_prepared_with_keys(
+        &mut self,
+        groups: &[Prepared],
+        keys: &[ApiKeyRow],
+    ) -> Result<Vec<Vec<AppendOutcome>>, LedgerError> {
         let total: usize = groups.iter().map(|g| g.events.len()).sum();
         // Resolve ids: first against the store, then against earlier events of these batches.
         let mut unique_ids: Vec<&str> = Vec::with_capacity(total);
@@ -379,7 +421,7 @@ impl Ledger {
                     session_id: ev.session_id.clone(),
                     agent_id: ev.agent_id.clone(),
                     kind: ev.kind.clone(),
-                    ts: ev.ts.clone(),
+                    ts: timefmt::sortable(&ev.ts),
                     received_at: ev.received_at.clone(),
                     principal: ev.principal.clone(),
                     leaf: ev.leaf.clone(),
@@ -389,16 +431,83 @@ impl Ledger {
             }
             outcomes.push(group_out);
         }
-        if rows.is_empty() {
+        if rows.is_empty() && keys.is_empty() {
             return Ok(outcomes);
         }
         let dirty = self.tiles.take_dirty();
-        if let Err(e) = self.backend.commit(&rows, &dirty) {
+        if let Err(e) = self.backend.commit_with_keys(&rows, &dirty, keys) {
             self.frontier = saved_frontier;
             self.tiles = saved_tiles;
             return Err(e);
         }
         Ok(outcomes)
+    }
+
+    /// Appends one `agentrail.*` record (written by agentrail itself, never by a client).
+    pub fn append_internal(
+        &mut self,
+        kind: &str,
+        record: serde_json::Value,
+    ) -> Result<u64, LedgerError> {
+        self.append_internal_with_keys(kind, record, &[])
+    }
+
+    fn append_internal_with_keys(
+        &mut self,
+        kind: &str,
+        record: serde_json::Value,
+        keys: &[ApiKeyRow],
+    ) -> Result<u64, LedgerError> {
+        let ts = now_string(self.clock.as_ref());
+        let ev = event::internal_event(kind, SERVER_IDENTITY, SERVER_IDENTITY, &ts, record)
+            .map_err(|e| LedgerError::Invalid(format!("internal record {kind}: {e}")))?;
+        let batch = prepare(std::slice::from_ref(&ev), "api", self.clock.as_ref())?;
+        let out = self.append_prepared_with_keys(&[batch], keys)?;
+        match out.first().and_then(|g| g.first()) {
+            Some(AppendOutcome::Appended { leaf_index }) => Ok(*leaf_index),
+            other => Err(LedgerError::Corrupt(format!(
+                "internal record {kind} was not appended: {other:?}"
+            ))),
+        }
+    }
+
+    /// Mints an API key, stores its hash and records its creation in the ledger, together.
+    /// Returns the key text (to show once) and its row.
+    pub fn create_api_key(
+        &mut self,
+        role: &str,
+        agent: Option<&str>,
+        name: &str,
+        by: &str,
+    ) -> Result<(String, ApiKeyRow), LedgerError> {
+        let (text, row) = apikeys::mint(role, agent, name, &now_string(self.clock.as_ref()))?;
+        let record = apikeys::record("create", &row, by);
+        self.append_internal_with_keys("agentrail.apikey", record, std::slice::from_ref(&row))?;
+        Ok((text, row))
+    }
+
+    /// Revokes an API key and records it in the ledger, together.
+    pub fn revoke_api_key(&mut self, id: &str, by: &str) -> Result<ApiKeyRow, LedgerError> {
+        let mut row = self
+            .backend
+            .api_keys()?
+            .into_iter()
+            .find(|k| k.id == id)
+            .ok_or_else(|| LedgerError::NotFound(format!("no API key with id {id:?}")))?;
+        if row.revoked_at.is_some() {
+            return Err(LedgerError::Invalid(format!(
+                "API key {id} is already revoked"
+            )));
+        }
+        row.revoked_at = Some(now_string(self.clock.as_ref()));
+        let record = apikeys::record("revoke", &row, by);
+        self.append_internal_with_keys("agentrail.apikey", record, std::slice::from_ref(&row))?;
+        Ok(row)
+    }
+
+    /// Every API key (hashes only), revoked ones included.
+    pub fn api_keys(&mut self) -> Result<Vec<ApiKeyRow>, LedgerError> {
+        self.backend.api_keys()
     }
 
     /// Signs a checkpoint if the tree grew and the interval since the last one has passed.
@@ -482,6 +591,10 @@ impl Ledger {
                 self.backend.set_meta(meta::PENDING_CHECKPOINT, "")?;
                 return Ok(());
             }
+            return Err(LedgerError::RefuseToSign(format!(
+                "a checkpoint of size {size} was being signed with root {root}, but one of that size with root {} is already stored",
+                done.root
+            )));
         }
         if size > self.size() {
             return Err(LedgerError::RefuseToSign(format!(
@@ -637,17 +750,56 @@ pub fn check_source(source: &str) -> Result<(), LedgerError> {
     }
 }
 
+/// The store must be of the format this build reads, and completely initialized.
+fn check_format(backend: &mut dyn Backend) -> Result<(), LedgerError> {
+    match backend.meta(meta::FORMAT)? {
+        Some(f) if f == FORMAT_VERSION => Ok(()),
+        Some(f) => Err(LedgerError::Invalid(format!(
+            "this data directory has format {f}; this agentrail reads format {FORMAT_VERSION}"
+        ))),
+        None => Err(LedgerError::Invalid(
+            "this data directory was never completely initialized; run `agentrail init` again"
+                .into(),
+        )),
+    }
+}
+
 fn load_signer(dd: &DataDir) -> Result<Signer, LedgerError> {
     let text = fs::read_to_string(dd.key())
         .map_err(|e| LedgerError::io(format!("reading {}", dd.key().display()), e))?;
     Signer::from_skey(text.trim()).map_err(|e| LedgerError::Key(e.to_string()))
 }
 
+/// The per-log redaction secret (32 bytes), created (mode 0600) on first use. Whoever holds it
+/// can test guesses against redacted values, so it is as private as the signing key.
+pub fn redaction_key(dir: &Path) -> Result<Vec<u8>, LedgerError> {
+    let dd = DataDir::new(dir);
+    dd.require()?;
+    let path = dd.redaction_key();
+    match fs::read_to_string(&path) {
+        Ok(text) => agentrail_core::hash::from_hex(text.trim())
+            .filter(|k| k.len() == 32)
+            .ok_or_else(|| LedgerError::Key(format!("{} must hold 64 hex digits", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = random_bytes::<32>()?;
+            write_atomic(
+                &path,
+                format!("{}\n", agentrail_core::hash::to_hex(&key)).as_bytes(),
+                0o600,
+            )?;
+            Ok(key.to_vec())
+        }
+        Err(e) => Err(LedgerError::io(format!("reading {}", path.display()), e)),
+    }
+}
+
 /// Opens a data directory for reading only: no lock, no key.
 pub fn open_read(dir: &Path) -> Result<Box<dyn Backend>, LedgerError> {
     let dd = DataDir::new(dir);
     dd.require()?;
-    Ok(Box::new(SqliteBackend::open(&dd.db(), false)?))
+    let mut backend: Box<dyn Backend> = Box::new(SqliteBackend::open(&dd.db(), false)?);
+    check_format(backend.as_mut())?;
+    Ok(backend)
 }
 
 /// Reads: events, checkpoints and proofs. Never writes.
@@ -740,8 +892,9 @@ impl<'a> ReadLedger<'a> {
 
     /// The consistency proof between two checkpointed sizes.
     pub fn consistency_proof(&mut self, old: u64, new: u64) -> Result<Vec<Hash>, LedgerError> {
+        // Size 0 needs no checkpoint: every tree is consistent with the empty one.
         for size in [old, new] {
-            if self.backend.checkpoint_at(size)?.is_none() {
+            if size > 0 && self.backend.checkpoint_at(size)?.is_none() {
                 return Err(LedgerError::Invalid(format!(
                     "no checkpoint of size {size}; proofs are between checkpointed sizes (see `agentrail checkpoint`)"
                 )));

@@ -14,6 +14,7 @@
 //!   signed only after the tree is checked consistent with the previous one.
 #![forbid(unsafe_code)]
 
+pub mod apikeys;
 pub mod backend;
 pub mod clock;
 mod error;

@@ -2,7 +2,7 @@
 //!
 //! The lock is an advisory `flock`-style lock on `DATA/lock`, held for the life of the writer and
 //! released by the kernel when the process exits, even on SIGKILL, so a crash never leaves a stale
-//! lock behind. The file's text names the holder (pid, command, start time) for the message the
+//! lock behind. The file's text names the holder (`process <pid> (<what>)`) for the message the
 //! next writer prints.
 
 use crate::LedgerError;

@@ -1,7 +1,7 @@
 //! The SQLite backend: one file, WAL journal, `synchronous=FULL`, so a commit that returned has
 //! reached the disk (fsync of the WAL) and survives a crash or power loss.
 
-use crate::backend::{meta, Backend, CheckpointRow, LeafRow, TileRow};
+use crate::backend::{meta, ApiKeyRow, Backend, CheckpointRow, LeafRow, TileRow};
 use crate::LedgerError;
 use agentrail_core::Hash;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
@@ -39,6 +39,15 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     note      TEXT NOT NULL,
     signed_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS api_keys (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    role          TEXT NOT NULL,
+    agent         TEXT,
+    secret_sha256 BLOB NOT NULL,
+    created_at    TEXT NOT NULL,
+    revoked_at    TEXT
+);
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -71,9 +80,9 @@ impl SqliteBackend {
             )));
         }
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384;")?;
-        if create {
-            conn.execute_batch(SCHEMA)?;
-        }
+        // Every statement is IF NOT EXISTS: on an existing store this adds tables that a later
+        // version introduced and changes nothing else.
+        conn.execute_batch(SCHEMA)?;
         Ok(SqliteBackend { conn })
     }
 
@@ -178,7 +187,12 @@ impl Backend for SqliteBackend {
             .collect()
     }
 
-    fn commit(&mut self, leaves: &[LeafRow], tiles: &[TileRow]) -> Result<(), LedgerError> {
+    fn commit_with_keys(
+        &mut self,
+        leaves: &[LeafRow],
+        tiles: &[TileRow],
+        keys: &[ApiKeyRow],
+    ) -> Result<(), LedgerError> {
         let tx = self.conn.transaction()?;
         {
             let mut ins_leaf = tx.prepare_cached(
@@ -212,9 +226,46 @@ impl Backend for SqliteBackend {
             for t in tiles {
                 up_tile.execute(params![t.level, to_i64(t.index)?, t.hashes])?;
             }
+            if !keys.is_empty() {
+                let mut up_key = tx.prepare_cached(
+                    "INSERT INTO api_keys (id, name, role, agent, secret_sha256, created_at, revoked_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                     ON CONFLICT(id) DO UPDATE SET revoked_at = excluded.revoked_at",
+                )?;
+                for k in keys {
+                    up_key.execute(params![
+                        k.id,
+                        k.name,
+                        k.role,
+                        k.agent,
+                        &k.secret_sha256.0[..],
+                        k.created_at,
+                        k.revoked_at
+                    ])?;
+                }
+            }
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn api_keys(&mut self) -> Result<Vec<ApiKeyRow>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, name, role, agent, secret_sha256, created_at, revoked_at FROM api_keys \
+             ORDER BY created_at, id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ApiKeyRow {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                role: r.get(2)?,
+                agent: r.get(3)?,
+                secret_sha256: hash_col(r, 4)?,
+                created_at: r.get(5)?,
+                revoked_at: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn leaves(&mut self, start: u64, limit: usize) -> Result<Vec<LeafRow>, LedgerError> {

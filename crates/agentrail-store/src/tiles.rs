@@ -2,7 +2,7 @@
 //! holds up to 256 hashes of tree level `8L`, those of nodes `256N .. 256N + 255`.
 //!
 //! Only every eighth tree level is stored; a node at level `8L + r` is recomputed from the
-//! `2^r` stored hashes below it (at most 255 hash operations), so any proof for any leaf at any
+//! `2^r` stored hashes below it (at most 127 hash operations, for r = 7), so any proof for any leaf at any
 //! checkpointed size is read from a handful of tiles, never recomputed from the leaves.
 //! Tiles at the right edge are partial and are rewritten as the tree grows; full tiles never
 //! change.

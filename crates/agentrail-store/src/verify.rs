@@ -12,7 +12,7 @@ use agentrail_core::checkpoint::open_checkpoint;
 use agentrail_core::event::{self, LeafHeader};
 use agentrail_core::merkle::{self, CompactRange};
 use agentrail_core::note::Verifier;
-use agentrail_core::{json, Hash};
+use agentrail_core::{json, timefmt, Hash};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{mpsc, Mutex};
 
@@ -197,7 +197,8 @@ pub fn verify(b: &mut dyn Backend, opts: &VerifyOptions) -> Result<VerifyReport,
     let mut targets: BTreeMap<u64, Vec<Target>> = BTreeMap::new();
     let checkpoints = b.checkpoints()?;
     r.checkpoints = checkpoints.len();
-    r.latest_checkpoint = checkpoints.last().map(|c| c.size);
+    // Only checkpoints whose signature verifies count as covering anything.
+    r.latest_checkpoint = None;
     for row in &checkpoints {
         let loc = format!("checkpoint {}", row.size);
         match open_checkpoint(&row.note, &verifier) {
@@ -211,6 +212,7 @@ pub fn verify(b: &mut dyn Backend, opts: &VerifyOptions) -> Result<VerifyReport,
                         ),
                     );
                 }
+                r.latest_checkpoint = r.latest_checkpoint.max(Some(cp.size));
                 targets.entry(cp.size).or_default().push(Target {
                     root: cp.root,
                     source: loc,
@@ -416,7 +418,7 @@ fn check_row(r: &mut RowChecks, loc: &str, h: &LeafHeader, row: &LeafRow) {
         ("session_id", Some(&row.session_id), Some(&h.session_id)),
         ("agent_id", Some(&row.agent_id), Some(&h.agent_id)),
         ("kind", Some(&row.kind), Some(&h.kind)),
-        ("ts", Some(&row.ts), Some(&h.ts)),
+        ("ts", Some(&row.ts), Some(&timefmt::sortable(&h.ts))),
         ("received_at", Some(&row.received_at), Some(&h.received_at)),
         (
             "principal",

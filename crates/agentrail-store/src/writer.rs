@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::ledger::{prepare, AppendOutcome, Ledger, Prepared};
 use crate::LedgerError;
 use agentrail_core::event::ValidEvent;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -21,8 +21,13 @@ use std::time::Duration;
 pub type Reply = Box<dyn FnOnce(Result<Vec<AppendOutcome>, LedgerError>) + Send>;
 
 enum Job {
-    Append { batch: Prepared, reply: Reply },
+    Append {
+        batch: Prepared,
+        reply: Reply,
+    },
     Checkpoint(mpsc::Sender<Result<CheckpointRow, LedgerError>>),
+    /// Anything else that must run as the one writer (API keys, internal records).
+    Exec(Box<dyn FnOnce(&mut Ledger) + Send>),
 }
 
 /// Tuning of the writer thread.
@@ -48,6 +53,7 @@ impl Default for WriterConfig {
 pub struct Writer {
     tx: SyncSender<Job>,
     depth: Arc<AtomicUsize>,
+    size: Arc<AtomicU64>,
     clock: Arc<dyn Clock>,
 }
 
@@ -66,11 +72,21 @@ pub fn spawn(ledger: Ledger, config: WriterConfig) -> (Writer, JoinHandle<Ledger
     let depth = Arc::new(AtomicUsize::new(0));
     let d = depth.clone();
     let clock = ledger.clock();
+    let size = Arc::new(AtomicU64::new(ledger.size()));
+    let s = size.clone();
     let handle = std::thread::Builder::new()
         .name("agentrail-writer".into())
-        .spawn(move || run(ledger, rx, d, config))
+        .spawn(move || run(ledger, rx, d, s, config))
         .expect("spawning the writer thread");
-    (Writer { tx, depth, clock }, handle)
+    (
+        Writer {
+            tx,
+            depth,
+            size,
+            clock,
+        },
+        handle,
+    )
 }
 
 impl Writer {
@@ -119,6 +135,25 @@ impl Writer {
         rx.recv().map_err(|_| LedgerError::WriterStopped)?
     }
 
+    /// Runs `f` on the writer thread, after everything queued before it, and returns its result.
+    pub fn exec<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Ledger) -> T + Send + 'static,
+    ) -> Result<T, LedgerError> {
+        let (tx, rx) = mpsc::channel();
+        self.tx
+            .send(Job::Exec(Box::new(move |ledger| {
+                let _ = tx.send(f(ledger));
+            })))
+            .map_err(|_| LedgerError::WriterStopped)?;
+        rx.recv().map_err(|_| LedgerError::WriterStopped)
+    }
+
+    /// The tree size after the last commit.
+    pub fn tree_size(&self) -> u64 {
+        self.size.load(Ordering::SeqCst)
+    }
+
     /// Batches waiting in the queue.
     pub fn queued(&self) -> usize {
         self.depth.load(Ordering::SeqCst)
@@ -129,20 +164,26 @@ fn run(
     mut ledger: Ledger,
     rx: Receiver<Job>,
     depth: Arc<AtomicUsize>,
+    size: Arc<AtomicU64>,
     config: WriterConfig,
 ) -> Ledger {
     let tick = Duration::from_millis(200);
+    let mut pending: Option<Job> = None;
     loop {
-        let first = match rx.recv_timeout(tick) {
-            Ok(job) => job,
-            Err(RecvTimeoutError::Timeout) => {
-                let _ = ledger.maybe_checkpoint();
-                continue;
-            }
-            Err(RecvTimeoutError::Disconnected) => break,
+        let first = match pending.take() {
+            Some(job) => job,
+            None => match rx.recv_timeout(tick) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = ledger.maybe_checkpoint();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            },
         };
+        // Gather appends into one group; any other job ends the group and runs after it, so
+        // jobs take effect in the order they were queued.
         let mut appends = Vec::new();
-        let mut checkpoints = Vec::new();
         let mut events = 0usize;
         let mut next = Some(first);
         while let Some(job) = next.take() {
@@ -151,24 +192,38 @@ fn run(
                     depth.fetch_sub(1, Ordering::SeqCst);
                     events += batch.events.len();
                     appends.push((batch, reply));
+                    if events < config.max_group_events {
+                        next = rx.try_recv().ok();
+                    }
                 }
-                Job::Checkpoint(tx) => checkpoints.push(tx),
-            }
-            if events < config.max_group_events {
-                next = rx.try_recv().ok();
+                other => {
+                    if appends.is_empty() {
+                        run_other(&mut ledger, other);
+                    } else {
+                        pending = Some(other);
+                    }
+                }
             }
         }
         commit_group(&mut ledger, appends);
+        size.store(ledger.size(), Ordering::SeqCst);
         let _ = ledger.maybe_checkpoint();
-        for tx in checkpoints {
-            let _ = tx.send(ledger.checkpoint_now());
-        }
     }
     // Everything queued was committed above; seal it with a final checkpoint.
     if ledger.size() > 0 {
         let _ = ledger.checkpoint_now();
     }
     ledger
+}
+
+fn run_other(ledger: &mut Ledger, job: Job) {
+    match job {
+        Job::Checkpoint(tx) => {
+            let _ = tx.send(ledger.checkpoint_now());
+        }
+        Job::Exec(f) => f(ledger),
+        Job::Append { .. } => unreachable!("appends are grouped by the caller"),
+    }
 }
 
 fn commit_group(ledger: &mut Ledger, appends: Vec<(Prepared, Reply)>) {

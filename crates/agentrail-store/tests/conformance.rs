@@ -9,7 +9,7 @@
 //! directory again (as `reopen_keeps_everything_committed` does) reaches the same store.
 
 use agentrail_core::Hash;
-use agentrail_store::backend::{meta, Backend, CheckpointRow, LeafRow, TileRow};
+use agentrail_store::backend::{meta, ApiKeyRow, Backend, CheckpointRow, LeafRow, TileRow};
 use agentrail_store::sqlite::SqliteBackend;
 use std::path::Path;
 
@@ -38,6 +38,8 @@ macro_rules! backend_suite {
                 meta_set_and_overwrite,
                 leaves_paginate_in_index_order,
                 reopen_keeps_everything_committed,
+                api_keys_commit_with_leaves_and_update_by_id,
+                failed_commit_stores_no_api_key,
             );
         }
     };
@@ -438,4 +440,48 @@ fn sqlite_is_wal_with_synchronous_full() {
             .unwrap();
         assert_eq!(mode.to_ascii_lowercase(), "wal");
     }
+}
+
+// ---- API keys ----
+
+fn api_key(id: &str, revoked: bool) -> ApiKeyRow {
+    ApiKeyRow {
+        id: id.to_string(),
+        name: format!("key {id}"),
+        role: "ingest".into(),
+        agent: Some("agent-1".into()),
+        secret_sha256: hash("secret", id.len() as u64),
+        created_at: format!("2026-03-01T09:00:0{}Z", id.len() % 10),
+        revoked_at: revoked.then(|| "2026-03-02T00:00:00Z".to_string()),
+    }
+}
+
+fn api_keys_commit_with_leaves_and_update_by_id(open: Open, dir: &Path) {
+    let mut b = open(dir);
+    assert_eq!(b.api_keys().unwrap(), vec![]);
+    b.commit_with_keys(&leaves(0..1), &[], &[api_key("k1", false)])
+        .unwrap();
+    b.commit_with_keys(&[], &[], &[api_key("k22", false)])
+        .unwrap();
+    assert_eq!(
+        b.api_keys().unwrap(),
+        vec![api_key("k1", false), api_key("k22", false)]
+    );
+    // Upserting by id records the revocation and changes nothing else.
+    b.commit_with_keys(&leaves(1..2), &[], &[api_key("k1", true)])
+        .unwrap();
+    assert_eq!(b.api_keys().unwrap()[0], api_key("k1", true));
+    assert_eq!(b.leaf_count().unwrap(), 2);
+    drop(b);
+    assert_eq!(open(dir).api_keys().unwrap().len(), 2);
+}
+
+fn failed_commit_stores_no_api_key(open: Open, dir: &Path) {
+    let mut b = open(dir);
+    b.commit(&leaves(0..1), &[]).unwrap();
+    // Leaf 0 again: the commit fails, and the key must not be stored without its record.
+    assert!(b
+        .commit_with_keys(&leaves(0..1), &[], &[api_key("k1", false)])
+        .is_err());
+    assert_eq!(b.api_keys().unwrap(), vec![]);
 }

@@ -226,7 +226,7 @@ fn insert_forged(db: &Connection, index: u64) {
             ev.session_id,
             ev.agent_id,
             ev.kind,
-            ev.ts,
+            agentrail_core::timefmt::sortable(&ev.ts),
             received_at,
             ev.principal,
             sealed.leaf

@@ -39,6 +39,8 @@ pub enum Command {
     Prove(ProveArgs),
     /// Check a proof offline: needs no data directory.
     VerifyProof(VerifyProofArgs),
+    /// Check offline that a newer checkpoint extends an older one: needs no data directory.
+    VerifyConsistency(VerifyConsistencyArgs),
     /// Re-derive the whole log from its leaves and report every problem.
     Verify(VerifyArgs),
     /// Print the log's verifier key (C2SP note format).
@@ -124,6 +126,18 @@ pub struct VerifyProofArgs {
     #[arg(long)]
     pub event: PathBuf,
     /// The tlog-proof, as `agentrail prove` printed it.
+    pub proof: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyConsistencyArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// The older signed checkpoint.
+    pub old: PathBuf,
+    /// The newer signed checkpoint.
+    pub new: PathBuf,
+    /// The proof, as `agentrail prove --consistency` printed it.
     pub proof: PathBuf,
 }
 

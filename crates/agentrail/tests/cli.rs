@@ -342,6 +342,42 @@ fn checkpoints_consistency_and_trusted_checkpoints() {
         2,
         "7 is not a checkpointed size"
     );
+    assert_eq!(
+        env.run(&["prove", "--consistency", "0"]).stdout,
+        "",
+        "the empty tree needs no proof"
+    );
+
+    // An auditor checks the proof offline with the two checkpoints and the key.
+    let key = env.run(&["key"]).stdout.trim().to_string();
+    let new_cp = env.write("cp-new.txt", latest.as_bytes());
+    let proof = env.write("cons.txt", cons.stdout.as_bytes());
+    let nowhere = env.root.join("nowhere");
+    let args = |old: &str, new: &str, proof: &str| -> Vec<String> {
+        ["verify-consistency", "--key", &key, old, new, proof]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let run = |a: Vec<String>| {
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        run_in(&nowhere, &refs, None)
+    };
+    let ok = run(args(&trusted, &new_cp, &proof));
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    assert!(ok.stdout.starts_with("VALID:"), "{}", ok.stdout);
+    let mut bad = cons.stdout.clone();
+    let swap = if bad.starts_with("AAAA") {
+        "BBBB"
+    } else {
+        "AAAA"
+    };
+    bad.replace_range(0..4, swap);
+    let bad = env.write("bad-cons.txt", bad.as_bytes());
+    let r = run(args(&trusted, &new_cp, &bad));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let r = run(args(&new_cp, &trusted, &proof));
+    assert_eq!(r.code, 1, "swapped checkpoints: {}{}", r.stdout, r.stderr);
 
     // Proofs are against the latest checkpoint, also for events an older one covers.
     let p = env.run(&["prove", "rd-47892-001"]);

@@ -334,3 +334,27 @@ fn shipped_json_schema_matches_the_tables() {
         "schema/event-v1.schema.json is stale: rerun with AGENTRAIL_UPDATE_SCHEMA=1"
     );
 }
+
+#[test]
+fn a_derived_id_sent_back_is_the_same_event_and_a_forged_one_is_refused() {
+    let plain = validate_client_event(with(base("note"), "note", json!({"text": "x"}))).unwrap();
+    let resent = validate_client_event(with(
+        with(base("note"), "note", json!({"text": "x"})),
+        "event_id",
+        json!(plain.event_id.clone()),
+    ))
+    .unwrap();
+    assert_eq!(resent, plain, "the same event, the same content hash");
+    let sealed = seal(&resent, "2026-11-28T13:00:00Z", "api", [1u8; 16]).unwrap();
+    let header = parse_leaf(&sealed.leaf).unwrap();
+    assert_eq!(
+        content_hash_of_stored(&header, &sealed.body).unwrap(),
+        plain.content_hash
+    );
+    let forged = with(
+        with(base("note"), "note", json!({"text": "x"})),
+        "event_id",
+        json!(format!("c-{}", "0".repeat(32))),
+    );
+    check(forged, Err((ErrorCode::InvalidField, "event_id")));
+}

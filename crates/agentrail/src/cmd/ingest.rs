@@ -22,6 +22,14 @@ pub struct Tally {
 }
 
 pub fn run(data: &Path, args: &IngestArgs) -> Result<Exit> {
+    // `api` and `otlp` are the server's to record; from the command line an event arrives by
+    // `cli` or as an import.
+    if !(args.source == "cli" || args.source.starts_with("import:")) {
+        anyhow::bail!(
+            "--source {:?}: from the command line, use cli or import:<name>",
+            args.source
+        );
+    }
     agentrail_store::ledger::check_source(&args.source)?;
     let mut ledger = super::open_writer(data, "agentrail ingest")?;
     let input: Box<dyn Read + Send> = match args.file.as_deref() {

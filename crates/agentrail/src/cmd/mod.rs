@@ -25,6 +25,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Checkpoint(a) => read::checkpoint(data, a.new),
         Command::Prove(a) => prove::prove(data, &a),
         Command::VerifyProof(a) => prove::verify_proof(&a),
+        Command::VerifyConsistency(a) => prove::verify_consistency(&a),
         Command::Verify(a) => verify::run(data, &a),
         Command::Key => read::key(data),
         Command::Demo(_) => demo::run(data),

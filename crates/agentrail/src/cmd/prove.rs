@@ -1,11 +1,12 @@
 //! `agentrail prove` and the offline `agentrail verify-proof`.
 
-use crate::cli::{KeyArgs, ProveArgs, VerifyProofArgs};
+use crate::cli::{KeyArgs, ProveArgs, VerifyConsistencyArgs, VerifyProofArgs};
 use crate::exit::{Exit, InvalidInput};
-use agentrail_core::checkpoint::TlogProof;
+use agentrail_core::checkpoint::{open_checkpoint, TlogProof};
 use agentrail_core::event;
 use agentrail_core::merkle;
 use agentrail_core::note::Verifier;
+use agentrail_core::Hash;
 use agentrail_store::ledger::open_read;
 use agentrail_store::{LedgerError, ReadLedger};
 use anyhow::{Context, Result};
@@ -85,6 +86,44 @@ pub fn verify_proof(args: &VerifyProofArgs) -> Result<Exit> {
         cp.origin,
         cp.size,
         cp.root.to_base64()
+    );
+    Ok(Exit::Success)
+}
+
+pub fn verify_consistency(args: &VerifyConsistencyArgs) -> Result<Exit> {
+    let verifier = load_key(&args.key)?;
+    let open = |path: &std::path::Path| -> Result<agentrail_core::checkpoint::Checkpoint> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        open_checkpoint(&text, &verifier).map_err(|e| {
+            InvalidInput(format!("INVALID: {} does not verify: {e}", path.display())).into()
+        })
+    };
+    let old = open(&args.old)?;
+    let new = open(&args.new)?;
+    let text = std::fs::read_to_string(&args.proof)
+        .with_context(|| format!("reading {}", args.proof.display()))?;
+    let proof = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| {
+            Hash::from_base64(l.trim()).ok_or_else(|| {
+                InvalidInput(format!(
+                    "{} line {}: not a base64 SHA-256 hash",
+                    args.proof.display(),
+                    i + 1
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    merkle::verify_consistency(old.size, new.size, &proof, &old.root, &new.root)
+        .map_err(|e| InvalidInput(format!("INVALID: {e}")))?;
+    say!(
+        "VALID: the tree of size {} extends the tree of size {} in {}",
+        new.size,
+        old.size,
+        new.origin
     );
     Ok(Exit::Success)
 }
