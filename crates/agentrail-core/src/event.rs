@@ -73,6 +73,10 @@ pub enum ErrorCode {
     UnknownKind,
     /// The same `event_id` was already stored with different content.
     Conflict,
+    /// The caller's key may not write events of this agent.
+    ForbiddenAgent,
+    /// The item is larger than the server accepts for one event.
+    TooLarge,
 }
 
 impl ErrorCode {
@@ -86,6 +90,8 @@ impl ErrorCode {
             ErrorCode::ReservedKind => "reserved_kind",
             ErrorCode::UnknownKind => "unknown_kind",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::ForbiddenAgent => "forbidden_agent",
+            ErrorCode::TooLarge => "too_large",
         }
     }
 }

@@ -700,8 +700,8 @@ pub struct Prepared {
 /// Seals a batch: nonces, `received_at`, canonical bytes and hashes. This is the CPU-heavy half
 /// of an append and needs no lock, so callers do it on their own threads and the one writer
 /// only resolves ids, extends the tree and commits.
-pub fn prepare(
-    events: &[ValidEvent],
+pub fn prepare<E: std::borrow::Borrow<ValidEvent>>(
+    events: &[E],
     source: &str,
     clock: &dyn Clock,
 ) -> Result<Prepared, LedgerError> {
@@ -714,6 +714,7 @@ pub fn prepare(
         .iter()
         .zip(nonces.chunks_exact(16))
         .map(|(ev, nonce)| {
+            let ev: &ValidEvent = ev.borrow();
             let nonce: [u8; 16] = nonce.try_into().expect("chunks_exact(16)");
             let sealed = event::seal(ev, &received_at, source, nonce)
                 .map_err(|e| LedgerError::Invalid(format!("event {}: {e}", ev.event_id)))?;

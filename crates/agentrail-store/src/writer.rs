@@ -28,6 +28,8 @@ enum Job {
     Checkpoint(mpsc::Sender<Result<CheckpointRow, LedgerError>>),
     /// Anything else that must run as the one writer (API keys, internal records).
     Exec(Box<dyn FnOnce(&mut Ledger) + Send>),
+    /// Stop after everything queued before this; later jobs are refused.
+    Stop,
 }
 
 /// Tuning of the writer thread.
@@ -149,6 +151,13 @@ impl Writer {
         rx.recv().map_err(|_| LedgerError::WriterStopped)
     }
 
+    /// Stops the writer after everything queued so far is committed, even while other handles
+    /// exist; jobs queued after this are dropped unanswered (their callers see the writer
+    /// stopped, and nothing of theirs was acknowledged). Join the thread to get the ledger.
+    pub fn stop(&self) {
+        let _ = self.tx.send(Job::Stop);
+    }
+
     /// The tree size after the last commit.
     pub fn tree_size(&self) -> u64 {
         self.size.load(Ordering::SeqCst)
@@ -169,7 +178,8 @@ fn run(
 ) -> Ledger {
     let tick = Duration::from_millis(200);
     let mut pending: Option<Job> = None;
-    loop {
+    let mut stopping = false;
+    while !stopping {
         let first = match pending.take() {
             Some(job) => job,
             None => match rx.recv_timeout(tick) {
@@ -196,17 +206,17 @@ fn run(
                         next = rx.try_recv().ok();
                     }
                 }
+                Job::Stop if appends.is_empty() => stopping = true,
                 other => {
                     if appends.is_empty() {
-                        run_other(&mut ledger, other);
+                        run_other(&mut ledger, other, &size);
                     } else {
                         pending = Some(other);
                     }
                 }
             }
         }
-        commit_group(&mut ledger, appends);
-        size.store(ledger.size(), Ordering::SeqCst);
+        commit_group(&mut ledger, appends, &size);
         let _ = ledger.maybe_checkpoint();
     }
     // Everything queued was committed above; seal it with a final checkpoint.
@@ -216,22 +226,28 @@ fn run(
     ledger
 }
 
-fn run_other(ledger: &mut Ledger, job: Job) {
+fn run_other(ledger: &mut Ledger, job: Job, size: &AtomicU64) {
     match job {
         Job::Checkpoint(tx) => {
             let _ = tx.send(ledger.checkpoint_now());
         }
-        Job::Exec(f) => f(ledger),
-        Job::Append { .. } => unreachable!("appends are grouped by the caller"),
+        Job::Exec(f) => {
+            f(ledger);
+            size.store(ledger.size(), Ordering::SeqCst);
+        }
+        Job::Append { .. } | Job::Stop => unreachable!("handled by the caller"),
     }
 }
 
-fn commit_group(ledger: &mut Ledger, appends: Vec<(Prepared, Reply)>) {
+fn commit_group(ledger: &mut Ledger, appends: Vec<(Prepared, Reply)>, size: &AtomicU64) {
     if appends.is_empty() {
         return;
     }
     let (batches, replies): (Vec<Prepared>, Vec<Reply>) = appends.into_iter().unzip();
-    match ledger.append_prepared(&batches) {
+    let result = ledger.append_prepared(&batches);
+    // Published before anyone is answered, so an answer never reports an older size.
+    size.store(ledger.size(), Ordering::SeqCst);
+    match result {
         Ok(outcomes) => {
             for (reply, out) in replies.into_iter().zip(outcomes) {
                 reply(Ok(out));
@@ -244,6 +260,7 @@ fn commit_group(ledger: &mut Ledger, appends: Vec<(Prepared, Reply)>) {
                 let r = ledger
                     .append_prepared(std::slice::from_ref(&batch))
                     .map(|mut o| o.pop().unwrap_or_default());
+                size.store(ledger.size(), Ordering::SeqCst);
                 reply(r);
             }
         }

@@ -1,0 +1,144 @@
+//! agentrail-server: the collector. The only crate that knows HTTP and OTLP.
+//!
+//! It turns requests into validated, redacted events and hands them to the ledger's single
+//! writer; it answers only after the writer reports the batch durably committed.
+//!
+//! Architecture invariants: no handler touches the database (everything goes through
+//! [`agentrail_store::writer::Writer`]); nothing is acknowledged before its durable commit;
+//! every value is redacted before it is canonicalized, hashed or stored; request bodies are read
+//! and decompressed only through the caps in [`body::Limits`].
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod ingest;
+pub mod metrics;
+pub mod otlp;
+pub mod otlp_http;
+pub mod redact;
+pub mod serve;
+
+use agentrail_store::clock::Clock;
+use agentrail_store::writer::Writer;
+use agentrail_store::{Ledger, LedgerError};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::{delete, get, post};
+use axum::Router;
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub use body::Limits;
+pub use error::ApiError;
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+/// The shared parts of [`AppState`].
+pub struct Inner {
+    pub writer: Writer,
+    pub auth: auth::Auth,
+    pub limits: Limits,
+    pub redactor: Arc<redact::Redactor>,
+    pub metrics: metrics::Metrics,
+    pub clock: Arc<dyn Clock>,
+    /// Requests being parsed, sealed or committed at once (bounds memory under load).
+    pub inflight: Arc<Semaphore>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("writer", &self.writer)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        AppState {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// A place among the requests in flight, or 503 at once when all are taken.
+    pub(crate) fn admit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.inflight.clone().try_acquire_owned().map_err(|_| {
+            self.metrics
+                .requests_refused_busy
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            ApiError::Unavailable("too many requests in flight; retry later".into())
+        })
+    }
+
+    /// Runs `f` as the one writer, off the async workers.
+    pub(crate) async fn run_on_writer<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Ledger) -> Result<T, LedgerError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || writer.exec(f))
+            .await
+            .map_err(|e| ApiError::Internal(format!("writer task failed: {e}")))??
+            .map_err(ApiError::from)
+    }
+}
+
+/// The HTTP surface. Documented in `docs/api.md`; OTLP in `docs/otlp.md`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .route("/api/v1/events", post(ingest::post_events))
+        .route("/v1/traces", post(otlp_http::post_traces))
+        .route(
+            "/api/v1/admin/api-keys",
+            post(admin::create_key).get(admin::list_keys),
+        )
+        .route("/api/v1/admin/api-keys/{id}", delete(admin::revoke_key))
+        .route("/api/v1/admin/checkpoint", post(admin::new_checkpoint))
+        .with_state(state)
+}
+
+async fn healthz(State(st): State<AppState>) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "tree_size": st.writer.tree_size(),
+        "queued": st.writer.queued(),
+    }))
+}
+
+async fn metrics_text(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+) -> Result<([(axum::http::HeaderName, &'static str); 1], String), ApiError> {
+    st.auth.authorize(&headers, auth::Role::Read)?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        st.metrics.render(st.writer.queued(), st.writer.tree_size()),
+    ))
+}
