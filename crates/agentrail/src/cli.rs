@@ -45,6 +45,11 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Print the log's verifier key (C2SP note format).
     Key,
+    /// Run the collector: native JSON and OTLP/HTTP ingest, the one writer of the data directory.
+    Serve(ServeArgs),
+    /// Create, list and revoke API keys.
+    #[command(subcommand, name = "api-keys")]
+    ApiKeys(ApiKeysCommand),
     /// Ingest the bundled example agent events, verify them and show what to try next.
     Demo(DemoArgs),
     /// Benchmarks (docs/benchmarks.md).
@@ -72,6 +77,9 @@ pub struct IngestArgs {
     /// The `source` recorded for these events: `cli` or `import:<name>`.
     #[arg(long, default_value = "cli")]
     pub source: String,
+    /// A TOML file whose [redaction] table extends the default redaction policy.
+    #[arg(long)]
+    pub redaction: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,4 +191,89 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 200_000)]
         events: usize,
     },
+    /// Load on a collector: concurrent clients posting batches, durable acknowledgements timed.
+    Load(LoadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// A running collector; default: start `agentrail serve` on a fresh data directory.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// An API key for --url.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 4)]
+    pub clients: usize,
+    /// Events (or spans) per request.
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+    /// How long to send, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Send OTLP protobuf spans to /v1/traces instead of native events.
+    #[arg(long)]
+    pub otlp: bool,
+    /// Target events a second across all clients (paced, open loop); default: as fast as acknowledged.
+    #[arg(long)]
+    pub rate: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (the OTLP/HTTP port by default, so exporters' defaults work).
+    #[arg(long, default_value = "127.0.0.1:4318")]
+    pub listen: std::net::SocketAddr,
+    /// Largest request body as sent, in bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    pub max_body_bytes: usize,
+    /// Largest request body after gzip decompression, in bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub max_decompressed_bytes: usize,
+    /// Most events (or spans) in one request.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_events_per_request: usize,
+    /// Largest single event, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_event_bytes: usize,
+    /// Batches that may wait for the writer before requests are refused with 503.
+    #[arg(long, default_value_t = 1024)]
+    pub queue: usize,
+    /// Requests handled at once before further ones are refused with 503.
+    #[arg(long, default_value_t = 256)]
+    pub max_inflight: usize,
+    /// A TOML file whose [redaction] table extends the default redaction policy.
+    #[arg(long)]
+    pub redaction: Option<PathBuf>,
+    /// Requests a second allowed per API key (429 beyond); unlimited by default.
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
+    /// Minimum milliseconds between two checkpoints while the log grows.
+    #[arg(long, default_value_t = 1000)]
+    pub checkpoint_interval_ms: u64,
+    /// Seconds a client may take to send a request body (408 beyond).
+    #[arg(long, default_value_t = 30)]
+    pub body_timeout_secs: u64,
+    /// After SIGTERM, seconds to let requests in flight finish before closing them.
+    #[arg(long, default_value_t = 10)]
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeysCommand {
+    /// Create a key; it is printed once and stored only as a hash.
+    Create {
+        #[arg(long, value_parser = ["ingest", "read", "admin"])]
+        role: String,
+        /// Bind an ingest key to one agent: it may write only that agent's events.
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by its id.
+    Revoke { id: String },
 }

@@ -65,6 +65,7 @@ fn ingest_into(dir: &Path, input: &str, batch: usize) -> Result<f64> {
     let start = Instant::now();
     let tally = super::ingest::ingest(
         &mut ledger,
+        &agentrail_server::serve::load_redactor(dir, None)?,
         input.as_bytes(),
         batch,
         "cli",
@@ -92,6 +93,7 @@ pub fn run(args: &BenchArgs) -> Result<Exit> {
                 input.len() as f64 / 1e6 / secs
             );
         }
+        BenchCommand::Load(a) => return super::bench_load::run(a),
         BenchCommand::Verify { events } => {
             let input = ndjson(*events);
             let (_guard, dir) = fresh_dir(base, "bench-verify")?;

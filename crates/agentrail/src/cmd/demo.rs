@@ -31,6 +31,7 @@ pub fn run(data: &Path) -> Result<Exit> {
     let mut sink = Vec::new();
     let tally = super::ingest::ingest(
         &mut ledger,
+        &agentrail_server::serve::load_redactor(data, None)?,
         EXAMPLE_EVENTS.as_bytes(),
         1000,
         "cli",

@@ -1,8 +1,12 @@
 //! `agentrail ingest`: NDJSON in, durable batches out, a report of every rejected line.
 
+use super::remote::Server;
 use crate::cli::IngestArgs;
 use crate::exit::Exit;
 use agentrail_core::event::{self, ErrorCode, EventError, ValidEvent};
+use agentrail_core::json;
+use agentrail_server::redact::Redactor;
+use agentrail_server::serve::load_redactor;
 use agentrail_store::clock::Clock;
 use agentrail_store::{prepare, AppendOutcome, Ledger, Prepared};
 use anyhow::{Context, Result};
@@ -31,7 +35,11 @@ pub fn run(data: &Path, args: &IngestArgs) -> Result<Exit> {
         );
     }
     agentrail_store::ledger::check_source(&args.source)?;
-    let mut ledger = super::open_writer(data, "agentrail ingest")?;
+    // The data directory first: a missing or locked one is reported before the input is opened.
+    let target = match super::open_writer(data, "agentrail ingest") {
+        Ok(ledger) => Ok(ledger),
+        Err(e) => Err(Server::for_locked(data, &e).ok_or(e)?),
+    };
     let input: Box<dyn Read + Send> = match args.file.as_deref() {
         None => Box::new(std::io::stdin()),
         Some(p) if p == Path::new("-") => Box::new(std::io::stdin()),
@@ -40,19 +48,121 @@ pub fn run(data: &Path, args: &IngestArgs) -> Result<Exit> {
         }
     };
     let mut out = std::io::stdout().lock();
-    let tally = ingest(
-        &mut ledger,
-        input,
-        args.batch as usize,
-        &args.source,
-        &mut out,
-    )?;
+    let tally = match target {
+        Ok(mut ledger) => {
+            let redactor = load_redactor(data, args.redaction.as_deref())?;
+            ingest(
+                &mut ledger,
+                &redactor,
+                input,
+                args.batch as usize,
+                &args.source,
+                &mut out,
+            )?
+        }
+        Err(server) => {
+            eprintln!(
+                "a server is running on this data directory: sending the events through it (recorded as source api)"
+            );
+            ingest_remote(&server, input, args.batch as usize, &mut out)?
+        }
+    };
     report(&tally, &mut out)?;
     Ok(if tally.rejected.is_empty() {
         Exit::Success
     } else {
         Exit::Invalid
     })
+}
+
+/// Sends NDJSON through a running server in batches, with the same report as a local ingest.
+fn ingest_remote(
+    server: &Server,
+    input: impl Read,
+    batch: usize,
+    out: &mut impl Write,
+) -> Result<Tally> {
+    let mut reader = BufReader::with_capacity(1 << 20, input);
+    let mut tally = Tally::default();
+    let mut line_no = 0u64;
+    let mut lines: Vec<u64> = Vec::new();
+    let mut body: Vec<u8> = Vec::new();
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .context("reading input")?;
+        if n > 0 {
+            line_no += 1;
+            let line = trim_eol(&buf);
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                lines.push(line_no);
+                body.extend_from_slice(line);
+                body.push(b'\n');
+            }
+        }
+        if lines.len() >= batch || (n == 0 && !lines.is_empty()) {
+            let text = server.post_ndjson(
+                "/api/v1/events",
+                std::mem::take(&mut body),
+                &format!("the batch that ends at line {line_no}"),
+            )?;
+            let answer: serde_json::Value =
+                serde_json::from_str(&text).context("reading the server's answer")?;
+            let results = answer["results"].as_array().cloned().unwrap_or_default();
+            if results.len() != lines.len() {
+                anyhow::bail!(
+                    "the server answered {} results for {} events",
+                    results.len(),
+                    lines.len()
+                );
+            }
+            for (line, r) in lines.drain(..).zip(results) {
+                if let Some(err) = r.get("error") {
+                    let code = err["code"].as_str().unwrap_or("invalid");
+                    tally.rejected.push((
+                        line,
+                        EventError::new(
+                            code_from_str(code),
+                            err["field"].as_str().unwrap_or(""),
+                            err["message"].as_str().unwrap_or(""),
+                        ),
+                    ));
+                } else if r["duplicate"].as_bool() == Some(true) {
+                    tally.duplicate += 1;
+                } else {
+                    tally.accepted += 1;
+                }
+            }
+            writeln!(
+                out,
+                "committed through line {line_no} (tree size {})",
+                answer["tree_size"].as_u64().unwrap_or(0)
+            )?;
+            out.flush()?;
+        }
+        if n == 0 {
+            return Ok(tally);
+        }
+    }
+}
+
+fn code_from_str(code: &str) -> ErrorCode {
+    [
+        ErrorCode::InvalidJson,
+        ErrorCode::MissingField,
+        ErrorCode::InvalidField,
+        ErrorCode::UnknownField,
+        ErrorCode::ReservedKind,
+        ErrorCode::UnknownKind,
+        ErrorCode::Conflict,
+        ErrorCode::ForbiddenAgent,
+        ErrorCode::TooLarge,
+    ]
+    .into_iter()
+    .find(|c| c.as_str() == code)
+    .unwrap_or(ErrorCode::InvalidField)
 }
 
 /// What the reading thread hands to the committing thread: one batch, sealed.
@@ -71,6 +181,7 @@ struct Chunk {
 /// other resolves ids and commits (the database half), so both cores are busy.
 pub fn ingest(
     ledger: &mut Ledger,
+    redactor: &Redactor,
     input: impl Read + Send,
     batch: usize,
     source: &str,
@@ -84,7 +195,7 @@ pub fn ingest(
         std::thread::Builder::new()
             .name("ingest-read".into())
             .spawn_scoped(scope, move || {
-                let r = read_chunks(input, batch, source, clock.as_ref(), &tx);
+                let r = read_chunks(input, redactor, batch, source, clock.as_ref(), &tx);
                 if let Err(e) = r {
                     let _ = tx.send(Err(e));
                 }
@@ -106,6 +217,7 @@ pub fn ingest(
 
 fn read_chunks(
     input: impl Read,
+    redactor: &Redactor,
     batch: usize,
     source: &str,
     clock: &dyn Clock,
@@ -143,7 +255,14 @@ fn read_chunks(
             } else {
                 let line = trim_eol(&buf);
                 if !line.iter().all(u8::is_ascii_whitespace) {
-                    match event::parse_client_event(line) {
+                    let parsed =
+                        json::parse_strict(line)
+                            .map_err(EventError::from)
+                            .and_then(|mut v| {
+                                redactor.redact_event(&mut v);
+                                event::validate_client_event(v)
+                            });
+                    match parsed {
                         Ok(ev) => {
                             lines.push(line_no);
                             events.push(ev);

@@ -1,11 +1,15 @@
 //! One module per verb. Each returns the exit code for the outcomes it judges itself (rejected
 //! events, failed verification); errors go up to `main`, which maps them.
 
+mod apikeys;
 mod bench;
+mod bench_load;
 mod demo;
 mod ingest;
 mod prove;
 mod read;
+mod remote;
+mod serve;
 mod verify;
 
 use crate::cli::{Cli, Command, EventCommand};
@@ -28,6 +32,8 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::VerifyConsistency(a) => prove::verify_consistency(&a),
         Command::Verify(a) => verify::run(data, &a),
         Command::Key => read::key(data),
+        Command::Serve(a) => serve::run(data, &a),
+        Command::ApiKeys(c) => apikeys::run(data, &c),
         Command::Demo(_) => demo::run(data),
         Command::Bench(a) => bench::run(&a),
     }

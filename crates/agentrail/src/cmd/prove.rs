@@ -40,9 +40,14 @@ pub fn prove(data: &Path, args: &ProveArgs) -> Result<Exit> {
     let checkpoint = match latest {
         Some(cp) if cp.size > index => cp,
         // The event is newer than the latest checkpoint: sign one now.
-        _ => super::open_writer(data, "agentrail prove")
-            .context("the event is newer than the latest checkpoint, so one must be signed")?
-            .checkpoint_now()?,
+        _ => {
+            let note = super::read::sign_now(data, "agentrail prove")
+                .context("the event is newer than the latest checkpoint, so one must be signed")?;
+            backend
+                .latest_checkpoint()?
+                .filter(|cp| cp.note == note)
+                .context("the checkpoint just signed is not in the store")?
+        }
     };
     let proof = ReadLedger::new(backend.as_mut()).inclusion_proof(index, &checkpoint)?;
     say_raw!("{}", proof.to_text());

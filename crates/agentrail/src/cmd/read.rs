@@ -28,8 +28,7 @@ pub fn event_get(data: &Path, id: &str, leaf: bool) -> Result<Exit> {
 
 pub fn checkpoint(data: &Path, new: bool) -> Result<Exit> {
     let note = if new {
-        let mut ledger = super::open_writer(data, "agentrail checkpoint --new")?;
-        ledger.checkpoint_now()?.note
+        sign_now(data, "agentrail checkpoint --new")?
     } else {
         let mut backend = open_read(data)?;
         match ReadLedger::new(backend.as_mut()).latest_checkpoint()? {
@@ -53,4 +52,16 @@ pub fn key(data: &Path) -> Result<Exit> {
         ReadLedger::new(backend.as_mut()).verifier()?.to_vkey()
     );
     Ok(Exit::Success)
+}
+
+/// Signs a checkpoint of the current tree: directly, or through the running server that holds
+/// the data directory.
+pub fn sign_now(data: &Path, what: &str) -> Result<String> {
+    match super::open_writer(data, what) {
+        Ok(mut ledger) => Ok(ledger.checkpoint_now()?.note),
+        Err(e) => {
+            let server = super::remote::Server::for_locked(data, &e).ok_or(e)?;
+            server.post_empty("/api/v1/admin/checkpoint", "the checkpoint request")
+        }
+    }
 }
