@@ -137,16 +137,20 @@ pub struct PatternConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RedactError {
+    /// The HMAC key is shorter than [`MIN_KEY_LEN`].
     #[error("the redaction key is {len} bytes; it must be at least {min}: generate it from a secure random source, for example `openssl rand -hex 32`")]
     KeyTooShort { len: usize, min: usize },
+    /// A value pattern has no name or is not a valid regular expression.
     #[error("redaction pattern `{name}`: {reason}")]
     Pattern { name: String, reason: String },
+    /// An entry of `names` or `allow_names` (`list`) has no letters or digits.
     #[error("redaction.{list} entry `{name}`: {reason}")]
     Name {
         list: &'static str,
         name: String,
         reason: &'static str,
     },
+    /// The policy file is not TOML or not the policy's shape (an unknown key, a wrong type).
     /// `path` is the dotted path of the offending item (`redaction.patterns[0].rgex`), empty when
     /// the text is not TOML; `line` and `column` count from 1.
     #[error("redaction policy{}: {message}", toml_location(.path, *.line, *.column))]

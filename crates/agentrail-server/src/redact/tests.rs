@@ -539,6 +539,25 @@ fn the_policy_extends_through_toml() {
 }
 
 #[test]
+fn the_policy_example_in_the_docs_works() {
+    let doc = include_str!("../../../../docs/redaction.md");
+    let example = doc
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/redaction.md has a TOML example");
+    let r = Redactor::from_toml(&KEY, example).unwrap();
+    let (out, _) = redact_attrs(
+        &r,
+        json!({"customerSsn": "1", "PWD": "/home/a", "t": "PIN: 1234", "x-csrf-token": "c"}),
+    );
+    assert_eq!(
+        out,
+        json!({"customerSsn": h("1"), "PWD": h("/home/a"), "t": format!("PIN: {}", h("1234")), "x-csrf-token": "c"})
+    );
+}
+
+#[test]
 fn a_secret_group_limits_a_custom_pattern() {
     let r = Redactor::from_toml(
         &KEY,
