@@ -16,12 +16,14 @@
 //! function of the key, the policy and the event, so a retried event keeps its content hash), or
 //! log or print the key or an original value.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
+use std::sync::RwLock;
 
 use agentrail_core::event::schema::{self, Field, Ty};
 use hmac::{Hmac, Mac};
-use regex::Regex;
+use regex::{Regex, RegexSet};
 use serde_json::{Map, Number, Value};
 use sha2::Sha256;
 
@@ -251,7 +253,15 @@ pub struct Redactor {
     /// Carve-outs from `names`, as word sequences. INVARIANT: no sequence is empty.
     allow: Vec<Vec<String>>,
     patterns: Vec<Pattern>,
+    /// All patterns at once: one scan tells whether a string needs any of them.
+    any_pattern: RegexSet,
+    /// Whether a key names a secret, remembered: keys repeat across events far more than they
+    /// vary. Bounded; once full, new keys are judged without being remembered.
+    name_cache: RwLock<HashMap<String, bool>>,
 }
+
+/// Keys remembered by [`Redactor::is_secret_name`] at most.
+const NAME_CACHE_MAX: usize = 16_384;
 
 impl fmt::Debug for Redactor {
     // The key is never printed.
@@ -298,11 +308,20 @@ impl Redactor {
         for p in &config.patterns {
             patterns.push(compile(&p.name, &p.regex)?);
         }
+        let any_pattern =
+            RegexSet::new(patterns.iter().map(|p| p.regex.as_str())).map_err(|e| {
+                RedactError::Pattern {
+                    name: "(all patterns together)".into(),
+                    reason: e.to_string(),
+                }
+            })?;
         Ok(Redactor {
             mac,
             names,
             allow,
             patterns,
+            any_pattern,
+            name_cache: RwLock::new(HashMap::new()),
         })
     }
 
@@ -372,6 +391,25 @@ impl Redactor {
     /// Whether `key` names a secret: its words contain a name's words as a contiguous run that
     /// no allow run in the same key covers.
     fn is_secret_name(&self, key: &str) -> bool {
+        if let Some(&known) = self
+            .name_cache
+            .read()
+            .ok()
+            .and_then(|c| c.get(key).copied())
+            .as_ref()
+        {
+            return known;
+        }
+        let secret = self.judge_name(key);
+        if let Ok(mut cache) = self.name_cache.write() {
+            if cache.len() < NAME_CACHE_MAX {
+                cache.insert(key.to_owned(), secret);
+            }
+        }
+        secret
+    }
+
+    fn judge_name(&self, key: &str) -> bool {
         let key = words(key);
         self.names.iter().any(|name| {
             runs(&key, name).any(|at| {
@@ -482,6 +520,10 @@ impl Redactor {
     /// is found again exactly where it was put: its prefix cannot overlap itself and holds
     /// letters that are not hex digits.)
     fn redact_text(&self, s: &mut String) -> usize {
+        // Most strings match no pattern: one combined scan settles them.
+        if !self.any_pattern.is_match(s) && !s.contains(REPLACEMENT_PREFIX) {
+            return 0;
+        }
         let mut count = 0;
         loop {
             let before = count;

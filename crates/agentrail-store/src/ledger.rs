@@ -275,7 +275,9 @@ impl Ledger {
         let dd = DataDir::new(dir);
         dd.require()?;
         let lock = DirLock::acquire(dir, what)?;
-        let mut backend: Box<dyn Backend> = Box::new(SqliteBackend::open(&dd.db(), false)?);
+        let mut sqlite = SqliteBackend::open(&dd.db(), false)?;
+        sqlite.checkpoint_in_background(&dd.db())?;
+        let mut backend: Box<dyn Backend> = Box::new(sqlite);
         check_format(backend.as_mut())?;
         let signer = load_signer(&dd)?;
         let origin = backend

@@ -61,6 +61,25 @@ const LEAF_COLUMNS: &str = "l.leaf_index, l.event_id, l.content_hash, l.session_
 #[derive(Debug)]
 pub struct SqliteBackend {
     conn: Connection,
+    checkpointer: Option<Checkpointer>,
+}
+
+/// Copies the WAL into the database file on its own thread and connection, so that work (a
+/// third of a commit's cost when SQLite does it inline) leaves the writer's commit path.
+/// Passive checkpoints never block the writer or readers.
+#[derive(Debug)]
+struct Checkpointer {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl SqliteBackend {
@@ -83,7 +102,43 @@ impl SqliteBackend {
         // Every statement is IF NOT EXISTS: on an existing store this adds tables that a later
         // version introduced and changes nothing else.
         conn.execute_batch(SCHEMA)?;
-        Ok(SqliteBackend { conn })
+        Ok(SqliteBackend {
+            conn,
+            checkpointer: None,
+        })
+    }
+
+    /// For the one writer: WAL checkpoints move to a background thread with its own
+    /// connection (every 250 ms, passive), and a final one truncates the WAL when the backend
+    /// is dropped. Durability is unchanged: a commit is durable once its WAL frames are synced.
+    pub fn checkpoint_in_background(&mut self, path: &Path) -> Result<(), LedgerError> {
+        let bg = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        bg.busy_timeout(std::time::Duration::from_secs(10))?;
+        bg.execute_batch("PRAGMA synchronous=FULL;")?;
+        self.conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("agentrail-wal".into())
+            .spawn(move || {
+                let passive = || {
+                    let _ = bg.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                };
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(std::time::Duration::from_millis(250))
+                {
+                    passive();
+                }
+                let _ = bg.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            })
+            .map_err(|e| LedgerError::io("starting the WAL checkpoint thread", e))?;
+        self.checkpointer = Some(Checkpointer {
+            stop,
+            thread: Some(thread),
+        });
+        Ok(())
     }
 
     /// The `synchronous` pragma in force (2 = FULL): durability depends on it.

@@ -165,7 +165,16 @@ fn code_from_str(code: &str) -> ErrorCode {
     .unwrap_or(ErrorCode::InvalidField)
 }
 
-/// What the reading thread hands to the committing thread: one batch, sealed.
+/// Lines as read, before any checking: what the reading thread hands to the workers.
+struct RawChunk {
+    seq: u64,
+    through_line: u64,
+    lines: Vec<(u64, Vec<u8>)>,
+    /// Lines refused while reading (over-long).
+    rejected: Vec<(u64, EventError)>,
+}
+
+/// One batch, checked and sealed: what a worker hands to the committing thread.
 struct Chunk {
     through_line: u64,
     lines: Vec<u64>,
@@ -177,8 +186,9 @@ struct Chunk {
 /// batch writes `committed through line N (tree size S)`. Signs a final checkpoint if the tree
 /// grew, so everything ingested is provable at once.
 ///
-/// Two threads share the work: one reads, validates and seals (the CPU half of an append), the
-/// other resolves ids and commits (the database half), so both cores are busy.
+/// The work is spread over the cores: one thread reads lines, workers (one per core) parse,
+/// redact, validate and seal whole batches (the CPU half of an append), and this thread commits
+/// the batches strictly in input order (the database half).
 pub fn ingest(
     ledger: &mut Ledger,
     redactor: &Redactor,
@@ -190,19 +200,49 @@ pub fn ingest(
     let clock = ledger.clock();
     let start_size = ledger.size();
     let mut tally = Tally::default();
-    let (tx, rx) = mpsc::sync_channel::<Result<Chunk>>(2);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (raw_tx, raw_rx) = mpsc::sync_channel::<RawChunk>(workers + 1);
+    let raw_rx = std::sync::Mutex::new(raw_rx);
+    let (done_tx, done_rx) = mpsc::sync_channel::<(u64, Result<Chunk>)>(workers + 1);
     std::thread::scope(|scope| -> Result<()> {
+        let read_errors = done_tx.clone();
         std::thread::Builder::new()
             .name("ingest-read".into())
             .spawn_scoped(scope, move || {
-                let r = read_chunks(input, redactor, batch, source, clock.as_ref(), &tx);
-                if let Err(e) = r {
-                    let _ = tx.send(Err(e));
+                if let Err(e) = read_lines(input, batch, &raw_tx) {
+                    let _ = read_errors.send((u64::MAX, Err(e)));
                 }
             })
             .context("starting the reading thread")?;
-        for chunk in rx {
-            commit(ledger, chunk?, &mut tally, out)?;
+        for _ in 0..workers {
+            let (raw_rx, done_tx, clock) = (&raw_rx, done_tx.clone(), clock.clone());
+            std::thread::Builder::new()
+                .name("ingest-seal".into())
+                .spawn_scoped(scope, move || loop {
+                    let next = raw_rx.lock().map(|rx| rx.recv());
+                    let Ok(Ok(raw)) = next else { break };
+                    let seq = raw.seq;
+                    let chunk = seal_chunk(raw, redactor, source, clock.as_ref());
+                    if done_tx.send((seq, chunk)).is_err() {
+                        break;
+                    }
+                })
+                .context("starting a sealing thread")?;
+        }
+        drop(done_tx);
+        // Batches come back in any order; they are committed in the order they were read.
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut next = 0u64;
+        for (seq, chunk) in done_rx {
+            if seq == u64::MAX {
+                chunk?;
+                continue;
+            }
+            waiting.insert(seq, chunk);
+            while let Some(chunk) = waiting.remove(&next) {
+                commit(ledger, chunk?, &mut tally, out)?;
+                next += 1;
+            }
         }
         Ok(())
     })?;
@@ -215,22 +255,14 @@ pub fn ingest(
     Ok(tally)
 }
 
-fn read_chunks(
-    input: impl Read,
-    redactor: &Redactor,
-    batch: usize,
-    source: &str,
-    clock: &dyn Clock,
-    tx: &mpsc::SyncSender<Result<Chunk>>,
-) -> Result<()> {
+fn read_lines(input: impl Read, batch: usize, tx: &mpsc::SyncSender<RawChunk>) -> Result<()> {
     let mut reader = BufReader::with_capacity(1 << 20, input);
     let mut line_no: u64 = 0;
-    let mut buf = Vec::with_capacity(4096);
+    let mut seq = 0u64;
     let mut lines = Vec::with_capacity(batch);
-    let mut events: Vec<ValidEvent> = Vec::with_capacity(batch);
     let mut rejected = Vec::new();
     loop {
-        buf.clear();
+        let mut buf = Vec::with_capacity(1024);
         let n = (&mut reader)
             .take(MAX_LINE_BYTES as u64 + 1)
             .read_until(b'\n', &mut buf)
@@ -247,41 +279,24 @@ fn read_chunks(
                 rejected.push((
                     line_no,
                     EventError::new(
-                        ErrorCode::InvalidJson,
+                        ErrorCode::TooLarge,
                         "",
                         format!("line is longer than {MAX_LINE_BYTES} bytes"),
                     ),
                 ));
-            } else {
-                let line = trim_eol(&buf);
-                if !line.iter().all(u8::is_ascii_whitespace) {
-                    let parsed =
-                        json::parse_strict(line)
-                            .map_err(EventError::from)
-                            .and_then(|mut v| {
-                                redactor.redact_event(&mut v);
-                                event::validate_client_event(v)
-                            });
-                    match parsed {
-                        Ok(ev) => {
-                            lines.push(line_no);
-                            events.push(ev);
-                        }
-                        Err(e) => rejected.push((line_no, e)),
-                    }
-                }
+            } else if !trim_eol(&buf).iter().all(u8::is_ascii_whitespace) {
+                lines.push((line_no, buf));
             }
         }
-        if events.len() >= batch || (eof && (!events.is_empty() || !rejected.is_empty())) {
-            let prepared = prepare(&events, source, clock)?;
-            events.clear();
-            let chunk = Chunk {
+        if lines.len() >= batch || (eof && (!lines.is_empty() || !rejected.is_empty())) {
+            let chunk = RawChunk {
+                seq,
                 through_line: line_no,
                 lines: std::mem::take(&mut lines),
-                prepared,
                 rejected: std::mem::take(&mut rejected),
             };
-            if tx.send(Ok(chunk)).is_err() {
+            seq += 1;
+            if tx.send(chunk).is_err() {
                 return Ok(()); // the committing side stopped; it reports why
             }
         }
@@ -289,6 +304,38 @@ fn read_chunks(
             return Ok(());
         }
     }
+}
+
+fn seal_chunk(
+    raw: RawChunk,
+    redactor: &Redactor,
+    source: &str,
+    clock: &dyn Clock,
+) -> Result<Chunk> {
+    let mut rejected = raw.rejected;
+    let mut lines = Vec::with_capacity(raw.lines.len());
+    let mut events: Vec<ValidEvent> = Vec::with_capacity(raw.lines.len());
+    for (line_no, buf) in raw.lines {
+        let parsed = json::parse_strict(trim_eol(&buf))
+            .map_err(EventError::from)
+            .and_then(|mut v| {
+                redactor.redact_event(&mut v);
+                event::validate_client_event(v)
+            });
+        match parsed {
+            Ok(ev) => {
+                lines.push(line_no);
+                events.push(ev);
+            }
+            Err(e) => rejected.push((line_no, e)),
+        }
+    }
+    Ok(Chunk {
+        through_line: raw.through_line,
+        lines,
+        prepared: prepare(&events, source, clock)?,
+        rejected,
+    })
 }
 
 fn trim_eol(line: &[u8]) -> &[u8] {
