@@ -203,10 +203,9 @@ pub async fn post_events(
     let outcomes = st.commit(batch).await?;
     st.count(&checked, &outcomes);
     let mut outcomes = outcomes.into_iter();
-    let results: Vec<Value> = checked
-        .into_iter()
-        .enumerate()
-        .map(|(index, c)| match c {
+    let mut results: Vec<Value> = Vec::with_capacity(checked.len());
+    for (index, c) in checked.into_iter().enumerate() {
+        results.push(match c {
             Checked::Rejected { event_id, error } => json!({
                 "index": index,
                 "event_id": event_id,
@@ -228,14 +227,15 @@ pub async fn post_events(
                         "message": format!("event {:?} is already stored at leaf {leaf_index} with different content", ev.event_id),
                     },
                 }),
-                None => json!({
-                    "index": index,
-                    "event_id": ev.event_id,
-                    "error": {"code": "internal", "field": "", "message": "no outcome was reported for this event"},
-                }),
+                // INVARIANT: the ledger answers one outcome per sealed event, in order.
+                None => {
+                    return Err(ApiError::Internal(format!(
+                        "the ledger reported no outcome for item {index}"
+                    )))
+                }
             },
-        })
-        .collect();
+        });
+    }
     Ok(Json(
         json!({ "results": results, "tree_size": st.writer.tree_size() }),
     ))

@@ -118,7 +118,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/admin/api-keys/{id}", delete(admin::revoke_key))
         .route("/api/v1/admin/checkpoint", post(admin::new_checkpoint))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("no endpoint at {}", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
 }
 
 async fn healthz(State(st): State<AppState>) -> axum::Json<serde_json::Value> {

@@ -211,8 +211,10 @@ pub async fn run(
     };
     // Every batch queued so far is committed, then the writer signs a final checkpoint and hands
     // the ledger back; dropping it releases the lock.
-    writer.stop();
-    drop(writer);
+    // stop() waits for a place in the queue: off the async workers.
+    tokio::task::spawn_blocking(move || writer.stop())
+        .await
+        .map_err(|e| ServeError::Config(format!("stopping the writer: {e}")))?;
     let ledger = tokio::task::spawn_blocking(move || writer_thread.join())
         .await
         .map_err(|e| ServeError::Config(format!("joining the writer: {e}")))?
@@ -221,8 +223,9 @@ pub async fn run(
         tree_size = ledger.size(),
         "stopped; every acknowledged event is committed"
     );
-    drop(ledger);
+    // Removed while the lock is still held, so it never removes a successor's file.
     let _ = std::fs::remove_file(&info_path);
+    drop(ledger);
     served.map_err(io("serving"))
 }
 

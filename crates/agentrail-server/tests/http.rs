@@ -410,3 +410,17 @@ async fn an_on_demand_checkpoint_covers_what_was_committed() {
         .expect("checkpoint 2");
     assert_eq!(stored.note, note);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_paths_and_methods_get_the_json_error_shape() {
+    let server = Server::start(opts());
+    server
+        .send(get("/api/v1/nothing-here"))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "not_found");
+    server
+        .send(get("/api/v1/events"))
+        .await
+        .expect_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    server.finish().await;
+}

@@ -176,11 +176,11 @@ async fn open_until_a_key_exists_then_every_request_needs_one() {
         &Value::Array(records),
         &json!([
             {"op": "create", "id": ingest_id, "name": "t", "role": "ingest", "agent": "a1",
-             "by": "anonymous-loopback"},
+             "by": "anonymous-loopback", "created_at": ANY, "revoked_at": null},
             {"op": "create", "id": read_id, "name": "test read", "role": "read", "agent": null,
-             "by": "key:local-admin"},
+             "by": "key:local-admin", "created_at": ANY, "revoked_at": null},
             {"op": "revoke", "id": ingest_id, "name": "t", "role": "ingest", "agent": "a1",
-             "by": "key:local-admin"},
+             "by": "key:local-admin", "created_at": ANY, "revoked_at": ANY},
         ]),
     );
     for leaf in store.leaves() {

@@ -15,6 +15,15 @@ fn assert_busy(r: Reply) {
     assert_eq!(r.header(header::RETRY_AFTER), Some("1"));
 }
 
+/// OTLP/HTTP answers failures with a google.rpc.Status (here in JSON): UNAVAILABLE is 14.
+fn assert_otlp_busy(r: Reply) {
+    let r = r.expect_status(StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.header(header::RETRY_AFTER), Some("1"));
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["code"], 14, "{v}");
+    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_write_queue_is_503_and_stores_nothing_of_the_refused_request() {
     let server = Server::start(ServeOptions {
@@ -108,7 +117,7 @@ async fn the_in_flight_limit_refuses_a_second_concurrent_request() {
             .post_events(None, &json!([action(Some("f2"), "a1")]))
             .await,
     );
-    assert_busy(
+    assert_otlp_busy(
         server
             .send(post("/v1/traces").json(&json!({"resourceSpans": []})))
             .await,

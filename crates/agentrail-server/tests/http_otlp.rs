@@ -306,33 +306,71 @@ async fn otlp_json_gets_a_json_response_and_maps_like_protobuf() {
     }
 }
 
+/// OTLP/HTTP failures carry a google.rpc.Status in the request's encoding (protobuf unless the
+/// request was JSON).
+fn expect_rpc_status(r: Reply, status: StatusCode, code: i32, json: bool) -> String {
+    let r = r.expect_status(status);
+    if json {
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["code"], code, "{v}");
+        v["message"].as_str().unwrap().to_string()
+    } else {
+        assert_eq!(
+            r.header(header::CONTENT_TYPE),
+            Some("application/x-protobuf")
+        );
+        let s = agentrail_server::otlp_http::RpcStatus::decode(&r.body[..]).unwrap();
+        assert_eq!(s.code, code, "{s:?}");
+        s.message
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn otlp_refuses_other_media_types_and_undecodable_bodies() {
     let server = Server::start(ServeOptions::default());
-    server
-        .send(post("/v1/traces").body("text/plain", "hello"))
-        .await
-        .expect_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
-    server
-        .send(post("/v1/traces"))
-        .await
-        .expect_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
-    server
-        .send(post("/v1/traces").body("application/x-protobuf", vec![0xffu8; 16]))
-        .await
-        .expect_error(StatusCode::BAD_REQUEST, "bad_request");
-    server
-        .send(post("/v1/traces").body("application/json", "{\"resourceSpans\":"))
-        .await
-        .expect_error(StatusCode::BAD_REQUEST, "bad_request");
-    server
-        .send(
-            post("/v1/traces")
-                .body("application/x-protobuf", protobuf(&spans(&args())))
-                .header(header::CONTENT_ENCODING, "br"),
-        )
-        .await
-        .expect_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    let m = expect_rpc_status(
+        server
+            .send(post("/v1/traces").body("text/plain", "hello"))
+            .await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        3,
+        false,
+    );
+    assert!(m.contains("application/x-protobuf"), "{m}");
+    expect_rpc_status(
+        server.send(post("/v1/traces")).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        3,
+        false,
+    );
+    expect_rpc_status(
+        server
+            .send(post("/v1/traces").body("application/x-protobuf", vec![0xffu8; 16]))
+            .await,
+        StatusCode::BAD_REQUEST,
+        3,
+        false,
+    );
+    expect_rpc_status(
+        server
+            .send(post("/v1/traces").body("application/json", "{\"resourceSpans\":"))
+            .await,
+        StatusCode::BAD_REQUEST,
+        3,
+        true,
+    );
+    expect_rpc_status(
+        server
+            .send(
+                post("/v1/traces")
+                    .body("application/x-protobuf", protobuf(&spans(&args())))
+                    .header(header::CONTENT_ENCODING, "br"),
+            )
+            .await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        3,
+        false,
+    );
     let store = server.finish().await;
     assert_eq!(store.size(), 0);
 }
@@ -433,17 +471,22 @@ async fn a_bound_key_and_the_span_limit_apply_to_otlp() {
             &text,
             "agentrail_events_rejected_total{code=\"forbidden_agent\"}"
         ),
-        3.0
+        // Events, not spans: the invoke_agent span maps to a start and an end event.
+        4.0
     );
     // Four spans in one request, over the limit of three.
-    server
-        .send(
-            post("/v1/traces")
-                .body("application/x-protobuf", protobuf(&spans(&args())))
-                .bearer(&key),
-        )
-        .await
-        .expect_error(StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+    expect_rpc_status(
+        server
+            .send(
+                post("/v1/traces")
+                    .body("application/x-protobuf", protobuf(&spans(&args())))
+                    .bearer(&key),
+            )
+            .await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        3,
+        false,
+    );
     let store = server.finish().await;
     // Only the key's own record.
     assert_eq!(store.size(), 1);
@@ -451,6 +494,6 @@ async fn a_bound_key_and_the_span_limit_apply_to_otlp() {
 
 #[track_caller]
 fn assert_unauthorized_otlp(r: Reply) {
-    let r = r.expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
     assert_eq!(r.header(header::WWW_AUTHENTICATE), Some("Bearer"));
+    expect_rpc_status(r, StatusCode::UNAUTHORIZED, 16, false);
 }

@@ -109,6 +109,8 @@ pub fn record(op: &str, row: &ApiKeyRow, by: &str) -> serde_json::Value {
         "name": row.name,
         "role": row.role,
         "agent": row.agent,
+        "created_at": row.created_at,
+        "revoked_at": row.revoked_at,
         "by": by,
     })
 }

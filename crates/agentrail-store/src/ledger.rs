@@ -276,6 +276,7 @@ impl Ledger {
         dd.require()?;
         let lock = DirLock::acquire(dir, what)?;
         let mut sqlite = SqliteBackend::open(&dd.db(), false)?;
+        sqlite.ensure_schema()?;
         sqlite.checkpoint_in_background(&dd.db())?;
         let mut backend: Box<dyn Backend> = Box::new(sqlite);
         check_format(backend.as_mut())?;
@@ -460,10 +461,12 @@ impl Ledger {
         record: serde_json::Value,
         keys: &[ApiKeyRow],
     ) -> Result<u64, LedgerError> {
+        // Records made at the command line say so; the rest came through the API.
+        let source = if record["by"] == "cli" { "cli" } else { "api" };
         let ts = now_string(self.clock.as_ref());
         let ev = event::internal_event(kind, SERVER_IDENTITY, SERVER_IDENTITY, &ts, record)
             .map_err(|e| LedgerError::Invalid(format!("internal record {kind}: {e}")))?;
-        let batch = prepare(std::slice::from_ref(&ev), "api", self.clock.as_ref())?;
+        let batch = prepare(std::slice::from_ref(&ev), source, self.clock.as_ref())?;
         let out = self.append_prepared_with_keys(&[batch], keys)?;
         match out.first().and_then(|g| g.first()) {
             Some(AppendOutcome::Appended { leaf_index }) => Ok(*leaf_index),

@@ -99,9 +99,9 @@ impl SqliteBackend {
             )));
         }
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=16384;")?;
-        // Every statement is IF NOT EXISTS: on an existing store this adds tables that a later
-        // version introduced and changes nothing else.
-        conn.execute_batch(SCHEMA)?;
+        if create {
+            conn.execute_batch(SCHEMA)?;
+        }
         Ok(SqliteBackend {
             conn,
             checkpointer: None,
@@ -138,6 +138,13 @@ impl SqliteBackend {
             stop,
             thread: Some(thread),
         });
+        Ok(())
+    }
+
+    /// Adds the tables a later version introduced to an existing store (every statement is
+    /// IF NOT EXISTS, so nothing else changes). Only the writer calls it: readers never write.
+    pub fn ensure_schema(&self) -> Result<(), LedgerError> {
+        self.conn.execute_batch(SCHEMA)?;
         Ok(())
     }
 

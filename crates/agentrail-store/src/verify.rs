@@ -253,6 +253,8 @@ pub fn verify(b: &mut dyn Backend, opts: &VerifyOptions) -> Result<VerifyReport,
     // Signed sizes whose root the stored leaves reproduce, and those they do not.
     let mut roots_ok: BTreeSet<u64> = BTreeSet::new();
     let mut prev_index: Option<u64> = None;
+    // The ledger's records of API keys, to hold the key table to them.
+    let mut key_records: Vec<LeafRow> = Vec::new();
     // As many workers as cores: this thread mostly waits on reads and hashes one leaf a row.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (chunk_tx, chunk_rx) = mpsc::sync_channel::<(usize, Vec<LeafRow>)>(workers + 1);
@@ -280,6 +282,9 @@ pub fn verify(b: &mut dyn Backend, opts: &VerifyOptions) -> Result<VerifyReport,
                 let Some(last) = rows.last() else { break };
                 next = last.leaf_index + 1;
                 for row in &rows {
+                    if row.kind == "agentrail.apikey" {
+                        key_records.push(row.clone());
+                    }
                     let expected = prev_index.map_or(0, |p| p + 1);
                     if row.leaf_index != expected {
                         r.problem(
@@ -345,6 +350,7 @@ pub fn verify(b: &mut dyn Backend, opts: &VerifyOptions) -> Result<VerifyReport,
         }
     }
     tiles.finish(b, &mut r);
+    check_api_keys(b, &key_records, &mut r)?;
     for (leaf, tile) in std::mem::take(&mut tiles.leaf_mismatches) {
         // The first signed size covering the leaf decides: if the stored leaves reproduce its
         // root, the event is as signed and the tile was altered; otherwise the event was.
@@ -470,4 +476,68 @@ fn check_row(r: &mut RowChecks, loc: &str, h: &LeafHeader, row: &LeafRow) {
         ),
         Err(e) => r.problem(loc, format!("content cannot be recomputed: {e}")),
     }
+}
+
+/// Every API key row must be backed by its `agentrail.apikey` records: a `create` with the same
+/// role and agent, and a `revoke` exactly when the row is revoked. A key added or reactivated
+/// behind the ledger's back would otherwise grant access that the log never recorded.
+fn check_api_keys(
+    b: &mut dyn Backend,
+    records: &[LeafRow],
+    r: &mut VerifyReport,
+) -> Result<(), LedgerError> {
+    use std::collections::BTreeMap;
+    let mut created: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let mut revoked: BTreeSet<String> = BTreeSet::new();
+    for row in records {
+        let Some(body) = &row.body else { continue };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+            continue; // reported by the row checks
+        };
+        let rec = &v["apikey"];
+        let Some(id) = rec["id"].as_str() else {
+            continue;
+        };
+        match rec["op"].as_str() {
+            Some("create") => {
+                created.insert(id.to_string(), rec.clone());
+            }
+            Some("revoke") => {
+                revoked.insert(id.to_string());
+            }
+            _ => {}
+        }
+    }
+    for key in b.api_keys()? {
+        let loc = format!("api key {}", key.id);
+        match created.get(&key.id) {
+            None => r.problem(
+                &loc,
+                "in the key table, but the ledger has no record of its creation: it was added behind the ledger's back",
+            ),
+            Some(rec) => {
+                if rec["role"] != key.role.as_str() || rec["agent"].as_str() != key.agent.as_deref() {
+                    r.problem(
+                        &loc,
+                        format!(
+                            "the key table says role {} agent {:?}, but its creation record says role {} agent {}",
+                            key.role, key.agent, rec["role"], rec["agent"]
+                        ),
+                    );
+                }
+            }
+        }
+        match (key.revoked_at.is_some(), revoked.contains(&key.id)) {
+            (false, true) => r.problem(
+                &loc,
+                "the ledger records its revocation, but the key table has it active: it was reactivated behind the ledger's back",
+            ),
+            (true, false) => r.problem(
+                &loc,
+                "revoked in the key table without a revocation record in the ledger",
+            ),
+            _ => {}
+        }
+    }
+    Ok(())
 }

@@ -131,9 +131,10 @@ impl Writer {
     /// Signs a checkpoint of everything committed so far (if the tree grew) and returns it.
     pub fn checkpoint_now(&self) -> Result<CheckpointRow, LedgerError> {
         let (tx, rx) = mpsc::channel();
-        self.tx
-            .send(Job::Checkpoint(tx))
-            .map_err(|_| LedgerError::WriterStopped)?;
+        self.tx.try_send(Job::Checkpoint(tx)).map_err(|e| match e {
+            TrySendError::Full(_) => LedgerError::QueueFull,
+            TrySendError::Disconnected(_) => LedgerError::WriterStopped,
+        })?;
         rx.recv().map_err(|_| LedgerError::WriterStopped)?
     }
 
@@ -144,10 +145,13 @@ impl Writer {
     ) -> Result<T, LedgerError> {
         let (tx, rx) = mpsc::channel();
         self.tx
-            .send(Job::Exec(Box::new(move |ledger| {
+            .try_send(Job::Exec(Box::new(move |ledger| {
                 let _ = tx.send(f(ledger));
             })))
-            .map_err(|_| LedgerError::WriterStopped)?;
+            .map_err(|e| match e {
+                TrySendError::Full(_) => LedgerError::QueueFull,
+                TrySendError::Disconnected(_) => LedgerError::WriterStopped,
+            })?;
         rx.recv().map_err(|_| LedgerError::WriterStopped)
     }
 

@@ -59,3 +59,63 @@ fn create_and_revoke_are_recorded_in_the_ledger_without_the_secret() {
     let report = verify(backend.as_mut(), &VerifyOptions::default()).unwrap();
     assert!(report.ok(), "{:?}", report.problems);
 }
+
+#[test]
+fn a_key_added_or_reactivated_behind_the_ledgers_back_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    Ledger::init(&data, &InitOptions::default(), &SystemClock).unwrap();
+    let mut ledger = Ledger::open(&data, "test", Arc::new(SystemClock)).unwrap();
+    let (_, revoked) = ledger.create_api_key("admin", None, "old", "cli").unwrap();
+    ledger.revoke_api_key(&revoked.id, "cli").unwrap();
+    let (_, kept) = ledger.create_api_key("read", None, "kept", "cli").unwrap();
+    ledger.checkpoint_now().unwrap();
+    drop(ledger);
+
+    let db =
+        agentrail_store::sqlite::SqliteBackend::open(&data.join("ledger.sqlite"), false).unwrap();
+    let conn = db.connection();
+    conn.execute(
+        "UPDATE api_keys SET revoked_at = NULL WHERE id = ?1",
+        [&revoked.id],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE api_keys SET role = 'admin' WHERE id = ?1",
+        [&kept.id],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO api_keys (id, name, role, agent, secret_sha256, created_at, revoked_at) \
+         VALUES ('ffffffffffffffff', 'forged', 'admin', NULL, zeroblob(32), '2026-01-01T00:00:00Z', NULL)",
+        [],
+    )
+    .unwrap();
+    drop(db);
+
+    let mut backend = open_read(&data).unwrap();
+    let report = verify(backend.as_mut(), &VerifyOptions::default()).unwrap();
+    let text: Vec<String> = report
+        .problems
+        .iter()
+        .map(|p| format!("{}: {}", p.location, p.message))
+        .collect();
+    assert_eq!(report.problem_count, 3, "{text:#?}");
+    assert!(
+        text.iter()
+            .any(|t| t.starts_with(&format!("api key {}: ", revoked.id))
+                && t.contains("reactivated")),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.starts_with(&format!("api key {}: ", kept.id)) && t.contains("role admin")),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.starts_with("api key ffffffffffffffff: ")
+                && t.contains("no record of its creation")),
+        "{text:#?}"
+    );
+}

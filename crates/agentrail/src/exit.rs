@@ -28,7 +28,14 @@ pub fn code_for(err: &anyhow::Error) -> Exit {
         if cause.downcast_ref::<InvalidInput>().is_some() {
             return Exit::Invalid;
         }
-        if let Some(le) = cause.downcast_ref::<LedgerError>() {
+        let ledger =
+            cause.downcast_ref::<LedgerError>().or_else(|| match cause
+                .downcast_ref::<agentrail_server::serve::ServeError>(
+            ) {
+                Some(agentrail_server::serve::ServeError::Ledger(le)) => Some(le),
+                _ => None,
+            });
+        if let Some(le) = ledger {
             return match le {
                 LedgerError::NotFound(_) => Exit::Invalid,
                 e if e.is_integrity() => Exit::Invalid,

@@ -12,17 +12,16 @@
 //! `tests/interop/requirements.txt` and sets it). Without it the test is skipped locally and
 //! fails under CI, so a missing toolchain is never mistaken for a pass there.
 
+mod common;
+
 use agentrail_store::ledger::open_read;
+use common::{Server, AGENTRAIL};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
-const AGENTRAIL: &str = env!("CARGO_BIN_EXE_agentrail");
 const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../tests/interop/otel_export.py"
@@ -35,7 +34,6 @@ const SECRET_TAIL: &str = "abcdefghijklmnopqrstuvwxyz123456";
 const EVENTS_PER_SDK_RUN: u64 = 6;
 /// Events of the OTLP/JSON body: the agent span's three and the chat span's action.
 const EVENTS_PER_JSON_RUN: u64 = 4;
-const STARTUP: Duration = Duration::from_secs(30);
 
 #[test]
 fn opentelemetry_sdk_export_end_to_end() {
@@ -447,113 +445,6 @@ fn str_of(v: &Value) -> &str {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// A running `agentrail serve`, on a port the kernel chose. Its standard error is collected.
-struct Server {
-    child: Option<Child>,
-    port: u16,
-    log: Arc<Mutex<String>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Server {
-    fn start(data: &Path) -> Server {
-        let mut child = Command::new(AGENTRAIL)
-            .arg("--data")
-            .arg(data)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env_remove("AGENTRAIL_DATA")
-            .env("AGENTRAIL_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start agentrail serve");
-        let stderr = child.stderr.take().expect("the server's stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = Arc::clone(&log);
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let ready = line.contains("listening");
-                let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
-                log.push_str(&line);
-                log.push('\n');
-                if ready {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let deadline = Instant::now() + STARTUP;
-        loop {
-            match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(()) => break,
-                Err(_) if Instant::now() > deadline => {
-                    let _ = child.kill();
-                    panic!("the server did not start:\n{}", log.lock().unwrap());
-                }
-                Err(_) => {
-                    if let Some(status) = child.try_wait().expect("poll the server") {
-                        let _ = reader.join();
-                        panic!("the server exited ({status}):\n{}", log.lock().unwrap());
-                    }
-                }
-            }
-        }
-        let info = std::fs::read_to_string(data.join("server.json")).expect("read server.json");
-        let info: Value = serde_json::from_str(&info).expect("server.json is JSON");
-        let listen: std::net::SocketAddr = str_of(&info["listen"])
-            .parse()
-            .expect("server.json names the listen address");
-        assert!(listen.ip().is_loopback(), "{info}");
-        Server {
-            child: Some(child),
-            port: listen.port(),
-            log,
-            reader: Some(reader),
-        }
-    }
-
-    /// SIGTERM, then waits for the exit; returns the exit status and the whole log.
-    fn terminate(mut self) -> (ExitStatus, String) {
-        let mut child = self.child.take().expect("the server runs");
-        let st = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(st.success(), "kill -TERM failed");
-        let deadline = Instant::now() + STARTUP;
-        let status = loop {
-            if let Some(s) = child.try_wait().expect("poll the server") {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "the server did not stop within {STARTUP:?} of SIGTERM:\n{}",
-                    self.log.lock().unwrap()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-        let log = self.log.lock().unwrap().clone();
-        (status, log)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 fn interop_python() -> Option<PathBuf> {

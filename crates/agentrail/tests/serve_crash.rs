@@ -7,21 +7,20 @@
 //!
 //! The seed of the kill times is printed; set `AGENTRAIL_CRASH_SEED` to replay a run.
 
+mod common;
+
 use agentrail_store::ledger::open_read;
+use common::{Server, AGENTRAIL, STARTUP};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const AGENTRAIL: &str = env!("CARGO_BIN_EXE_agentrail");
 const ROUNDS: u64 = 5;
 const CLIENTS: usize = 4;
-const STARTUP: Duration = Duration::from_secs(30);
 
 /// A small deterministic generator, so a failing run can be replayed from its seed.
 struct XorShift(u64);
@@ -165,124 +164,6 @@ fn client(port: u16, tag: String, seed: u64, progress: Arc<Progress>) -> ClientR
         }
     }
     report
-}
-
-/// A running `agentrail serve` on a port the kernel chose; its standard error is kept.
-struct Server {
-    child: Child,
-    port: u16,
-    log: Arc<Mutex<String>>,
-    reader: Option<JoinHandle<()>>,
-}
-
-impl Server {
-    fn start(data: &Path) -> Server {
-        let mut child = Command::new(AGENTRAIL)
-            .arg("--data")
-            .arg(data)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env_remove("AGENTRAIL_DATA")
-            .env("AGENTRAIL_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start agentrail serve");
-        let stderr = child.stderr.take().expect("the server's stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = Arc::clone(&log);
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let ready = line.contains("listening");
-                let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
-                log.push_str(&line);
-                log.push('\n');
-                if ready {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let deadline = Instant::now() + STARTUP;
-        loop {
-            match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(()) => break,
-                Err(_) if Instant::now() > deadline => {
-                    let _ = child.kill();
-                    panic!("the server did not start:\n{}", log.lock().unwrap());
-                }
-                Err(_) => {
-                    if let Some(status) = child.try_wait().expect("poll the server") {
-                        let _ = reader.join();
-                        panic!("the server exited ({status}):\n{}", log.lock().unwrap());
-                    }
-                }
-            }
-        }
-        // Written before the "listening" line, so it names this server's address.
-        let info = std::fs::read_to_string(data.join("server.json")).expect("read server.json");
-        let info: Value = serde_json::from_str(&info).expect("server.json is JSON");
-        let listen: std::net::SocketAddr = info["listen"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("server.json names no listen address: {info}"));
-        assert!(listen.ip().is_loopback(), "{info}");
-        Server {
-            child,
-            port: listen.port(),
-            log,
-            reader: Some(reader),
-        }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// SIGKILL: the process gets no chance to finish anything.
-    fn kill(mut self) -> String {
-        self.child.kill().expect("SIGKILL the server");
-        self.child.wait().expect("reap the server");
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-        self.log()
-    }
-
-    /// SIGTERM, then the exit status once it stopped.
-    fn terminate(mut self) -> (ExitStatus, String) {
-        let st = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(st.success(), "kill -TERM failed");
-        let deadline = Instant::now() + STARTUP;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().expect("poll the server") {
-                break s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not stop within {STARTUP:?} of SIGTERM:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-        (status, self.log())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// Runs `CLIENTS` clients against `server` until a first batch is acknowledged and then for

@@ -69,7 +69,7 @@ fn list(data: &Path) -> Result<Exit> {
         return Ok(Exit::Success);
     }
     say!(
-        "{:<16}  {:<6}  {:<20}  {:<20}  {:<24}  name",
+        "{:<16}  {:<6}  {:<20}  {:<30}  {:<30}  name",
         "id",
         "role",
         "agent",
@@ -78,11 +78,11 @@ fn list(data: &Path) -> Result<Exit> {
     );
     for k in keys {
         say!(
-            "{:<16}  {:<6}  {:<20}  {:<20}  {:<24}  {}",
+            "{:<16}  {:<6}  {:<20}  {:<30}  {:<30}  {}",
             k.id,
             k.role,
             k.agent.as_deref().unwrap_or("-"),
-            &k.created_at[..k.created_at.len().min(20)],
+            k.created_at,
             k.revoked_at.as_deref().unwrap_or("-"),
             k.name.escape_debug()
         );

@@ -143,6 +143,10 @@ fn ingest_remote(
             out.flush()?;
         }
         if n == 0 {
+            if tally.accepted > 0 {
+                // As a local ingest does: everything just ingested is provable at once.
+                server.post_empty("/api/v1/admin/checkpoint", "the final checkpoint")?;
+            }
             return Ok(tally);
         }
     }

@@ -7,7 +7,7 @@
 
 use agentrail_store::ledger::DataDir;
 use agentrail_store::LedgerError;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde_json::Value;
 use std::path::Path;
 
@@ -58,7 +58,13 @@ impl Server {
                 .ok()
                 .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
                 .unwrap_or(body);
-            bail!("the running server refused {what} ({status}): {message}");
+            let refusal = format!("the running server refused {what} ({status}): {message}");
+            // Refused input (unknown id, bad argument) is invalid input, as it would be locally;
+            // anything else (auth, overload, failure) is the environment's.
+            return Err(match status.as_u16() {
+                400 | 404 | 409 | 413 | 422 => crate::exit::InvalidInput(refusal).into(),
+                _ => anyhow::anyhow!(refusal),
+            });
         }
         Ok(body)
     }
