@@ -7,12 +7,14 @@
 //! `tests/interop/requirements.txt` and sets it). Without it the test is skipped locally and
 //! fails under CI, so a missing toolchain is never mistaken for a pass there.
 
+mod common;
+
+use common::{agentrail, interop_python, AGENTRAIL};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const AGENTRAIL: &str = env!("CARGO_BIN_EXE_agentrail");
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/events.ndjson");
 const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -33,7 +35,7 @@ const KINDS: [&str; 5] = ["session.start", "action", "decision", "diff", "sessio
 
 #[test]
 fn independent_implementations_accept_agentrail_output() {
-    let Some(python) = interop_python() else {
+    let Some(python) = interop_python("interop") else {
         return;
     };
     let tmp = tempfile::tempdir().expect("create a temporary directory");
@@ -185,41 +187,6 @@ impl<'a> Tampering<'a> {
             expected,
         }
     }
-}
-
-/// The interpreter to run the script with, or `None` to skip (never under CI).
-fn interop_python() -> Option<PathBuf> {
-    if let Some(python) = std::env::var_os("AGENTRAIL_INTEROP_PYTHON") {
-        return Some(PathBuf::from(python));
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "the interop test needs AGENTRAIL_INTEROP_PYTHON; .ci/run sets it"
-    );
-    eprintln!(
-        "skipping the interop test: AGENTRAIL_INTEROP_PYTHON is not set. To run it: \
-         python3 -m venv target/ci-venv && target/ci-venv/bin/pip install -r \
-         tests/interop/requirements.txt && AGENTRAIL_INTEROP_PYTHON=target/ci-venv/bin/python \
-         cargo test -p agentrail --test interop"
-    );
-    None
-}
-
-/// Runs `agentrail --data DATA ARGS`, requires success, returns its standard output verbatim.
-fn agentrail(data: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new(AGENTRAIL)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .env_remove("AGENTRAIL_DATA")
-        .output()
-        .expect("run the agentrail binary");
-    assert!(
-        out.status.success(),
-        "agentrail {args:?} failed:\n{}",
-        describe(&out)
-    );
-    out.stdout
 }
 
 /// agentrail's own offline verifier: needs no data directory.

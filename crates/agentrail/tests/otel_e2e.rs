@@ -15,11 +15,11 @@
 mod common;
 
 use agentrail_store::ledger::open_read;
-use common::{Server, AGENTRAIL};
+use common::{agentrail, interop_python, Server};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
 const SCRIPT: &str = concat!(
@@ -37,7 +37,7 @@ const EVENTS_PER_JSON_RUN: u64 = 4;
 
 #[test]
 fn opentelemetry_sdk_export_end_to_end() {
-    let Some(python) = interop_python() else {
+    let Some(python) = interop_python("otel_e2e") else {
         return;
     };
     let tmp = tempfile::tempdir().expect("create a temporary directory");
@@ -445,40 +445,4 @@ fn str_of(v: &Value) -> &str {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
-}
-
-fn interop_python() -> Option<PathBuf> {
-    if let Some(python) = std::env::var_os("AGENTRAIL_INTEROP_PYTHON") {
-        return Some(PathBuf::from(python));
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "the OpenTelemetry end-to-end test needs AGENTRAIL_INTEROP_PYTHON; .ci/run sets it"
-    );
-    eprintln!(
-        "skipping the OpenTelemetry end-to-end test: AGENTRAIL_INTEROP_PYTHON is not set. To run \
-         it: python3 -m venv target/ci-venv && target/ci-venv/bin/pip install -r \
-         tests/interop/requirements.txt && AGENTRAIL_INTEROP_PYTHON=target/ci-venv/bin/python \
-         cargo test -p agentrail --test otel_e2e"
-    );
-    None
-}
-
-/// Runs `agentrail --data DATA ARGS`, requires success, returns its standard output.
-fn agentrail(data: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new(AGENTRAIL)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .env_remove("AGENTRAIL_DATA")
-        .output()
-        .expect("run the agentrail binary");
-    assert!(
-        out.status.success(),
-        "agentrail {args:?} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }

@@ -69,44 +69,43 @@ impl Server {
         Ok(body)
     }
 
-    pub fn post_json(&self, path: &str, body: &Value, what: &str) -> Result<String> {
-        let resp = self
-            .agent
+    /// A POST to `path` with the local admin token.
+    fn post(&self, path: &str) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+        self.agent
             .post(format!("{}{path}", self.base))
             .header("Authorization", format!("Bearer {}", self.token))
-            .send_json(body)
-            .with_context(|| format!("sending {what} to the running server at {}", self.base))?;
+    }
+
+    fn sent(
+        &self,
+        resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+        what: &str,
+    ) -> Result<String> {
+        let resp =
+            resp.with_context(|| format!("sending {what} to the running server at {}", self.base))?;
         Self::check(resp, what)
+    }
+
+    pub fn post_json(&self, path: &str, body: &Value, what: &str) -> Result<String> {
+        self.sent(self.post(path).send_json(body), what)
     }
 
     pub fn post_empty(&self, path: &str, what: &str) -> Result<String> {
-        let resp = self
-            .agent
-            .post(format!("{}{path}", self.base))
-            .header("Authorization", format!("Bearer {}", self.token))
-            .send_empty()
-            .with_context(|| format!("sending {what} to the running server at {}", self.base))?;
-        Self::check(resp, what)
-    }
-
-    pub fn delete(&self, path: &str, what: &str) -> Result<String> {
-        let resp = self
-            .agent
-            .delete(format!("{}{path}", self.base))
-            .header("Authorization", format!("Bearer {}", self.token))
-            .call()
-            .with_context(|| format!("sending {what} to the running server at {}", self.base))?;
-        Self::check(resp, what)
+        self.sent(self.post(path).send_empty(), what)
     }
 
     pub fn post_ndjson(&self, path: &str, body: Vec<u8>, what: &str) -> Result<String> {
-        let resp = self
+        let req = self
+            .post(path)
+            .header("Content-Type", "application/x-ndjson");
+        self.sent(req.send(&body[..]), what)
+    }
+
+    pub fn delete(&self, path: &str, what: &str) -> Result<String> {
+        let req = self
             .agent
-            .post(format!("{}{path}", self.base))
-            .header("Authorization", format!("Bearer {}", self.token))
-            .header("Content-Type", "application/x-ndjson")
-            .send(&body[..])
-            .with_context(|| format!("sending {what} to the running server at {}", self.base))?;
-        Self::check(resp, what)
+            .delete(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.token));
+        self.sent(req.call(), what)
     }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -134,4 +134,43 @@ impl Drop for Server {
             let _ = child.wait();
         }
     }
+}
+
+/// The Python of the virtualenv `.ci/run` prepares (`AGENTRAIL_INTEROP_PYTHON`), for the tests
+/// that run an independent implementation or a real OpenTelemetry SDK. Without it such a test is
+/// skipped, with instructions; under CI it must be there.
+pub fn interop_python(test: &str) -> Option<PathBuf> {
+    if let Some(python) = std::env::var_os("AGENTRAIL_INTEROP_PYTHON") {
+        return Some(PathBuf::from(python));
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "the {test} test needs AGENTRAIL_INTEROP_PYTHON; .ci/run sets it"
+    );
+    eprintln!(
+        "skipping the {test} test: AGENTRAIL_INTEROP_PYTHON is not set. To run it: \
+         python3 -m venv target/ci-venv && target/ci-venv/bin/pip install -r \
+         tests/interop/requirements.txt && AGENTRAIL_INTEROP_PYTHON=target/ci-venv/bin/python \
+         cargo test -p agentrail --test {test}"
+    );
+    None
+}
+
+/// Runs `agentrail --data DATA ARGS`, requires success, returns its standard output verbatim.
+pub fn agentrail(data: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(AGENTRAIL)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("AGENTRAIL_DATA")
+        .output()
+        .expect("run the agentrail binary");
+    assert!(
+        out.status.success(),
+        "agentrail {args:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
