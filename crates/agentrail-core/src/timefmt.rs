@@ -18,6 +18,10 @@ pub enum TimeError {
     TooPrecise,
     #[error("year is outside 0000-9999 once converted to UTC")]
     OutOfRange,
+    #[error(
+        "leap seconds (:60) are not accepted; send the instant as :59.999999999 or the next second"
+    )]
+    LeapSecond,
 }
 
 /// Parses an RFC 3339 timestamp (offset required) and returns its normal UTC form.
@@ -32,6 +36,11 @@ pub fn normalize_rfc3339(s: &str) -> Result<String, TimeError> {
         if digits > 9 {
             return Err(TimeError::TooPrecise);
         }
+    }
+    // RFC 3339 allows a leap second (`:60`); it has no instant of its own here (the parser would
+    // fold it into the next second), so two different inputs would hash alike.
+    if s.len() >= 19 && matches!(s.as_bytes()[10], b'T' | b't') && &s[17..19] == "60" {
+        return Err(TimeError::LeapSecond);
     }
     let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|e| TimeError::Syntax(e.to_string()))?;
     format_utc(t)
@@ -133,6 +142,7 @@ mod tests {
             "2026-11-28T13:00:00.1234567891Z",
             Err(TimeError::TooPrecise),
         );
+        check("2016-12-31T23:59:60Z", Err(TimeError::LeapSecond));
     }
 
     #[test]

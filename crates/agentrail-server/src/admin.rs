@@ -41,6 +41,11 @@ pub async fn create_key(
 ) -> Result<Json<Value>, ApiError> {
     // Authenticate first: nothing about the endpoint is revealed to an anonymous caller.
     let caller = st.auth.authorize(&headers, Role::Admin)?;
+    if crate::body::media_type(&headers).as_deref() != Some("application/json") {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the new key's description as application/json".into(),
+        ));
+    }
     let bytes = crate::body::read(&headers, body, &st.limits).await?;
     let req: CreateKey = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::BadRequest(format!(
@@ -48,17 +53,21 @@ pub async fn create_key(
         ))
     })?;
     let by = caller.label();
+    // The key table in memory changes on the writer thread, with the commit: a caller that
+    // goes away mid-request cannot leave the two apart.
+    let state = st.clone();
     let (text, row) = st
         .run_on_writer(move |l| {
-            l.create_api_key(
+            let created = l.create_api_key(
                 &req.role,
                 req.agent.as_deref(),
                 req.name.as_deref().unwrap_or(""),
                 &by,
-            )
+            )?;
+            state.auth.upsert(created.1.clone());
+            Ok(created)
         })
         .await?;
-    st.auth.upsert(row.clone());
     tracing::info!(key_id = %row.id, role = %row.role, by = %caller.label(), "API key created");
     let mut out = key_json(&row);
     out["key"] = Value::String(text);

@@ -131,11 +131,14 @@ impl Auth {
             }
         }
         let caller = match presented {
-            None if !self.enforced() => Caller {
-                key_id: None,
-                role: Role::Admin,
-                agent: None,
-            },
+            None if !self.enforced() => {
+                open_mode_checks(headers, need)?;
+                Caller {
+                    key_id: None,
+                    role: need,
+                    agent: None,
+                }
+            }
             None => {
                 return Err(ApiError::Unauthorized(
                     "this server requires an API key: send Authorization: Bearer <key>".into(),
@@ -199,6 +202,41 @@ impl Auth {
     }
 }
 
+/// What an anonymous request must satisfy while the server is open (no key, loopback only). A
+/// browser on this machine can reach a loopback port too, so: no admin without the local token;
+/// no request a web page could have sent cross-site (an `Origin` header); and no `Host` but a
+/// loopback name, which defeats DNS rebinding.
+fn open_mode_checks(headers: &HeaderMap, need: Role) -> Result<(), ApiError> {
+    if need == Role::Admin {
+        return Err(ApiError::Unauthorized(
+            "admin requests need an admin key or the local admin token (DATA/server.json), also while no key exists".into(),
+        ));
+    }
+    if headers.contains_key(header::ORIGIN) {
+        return Err(ApiError::Forbidden(
+            "requests from a web page (with an Origin header) need an API key".into(),
+        ));
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+    };
+    let loopback = name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        return Err(ApiError::Forbidden(format!(
+            "Host {host:?} is not a loopback name: without API keys this server answers only requests addressed to localhost"
+        )));
+    }
+    Ok(())
+}
+
 fn bearer(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
@@ -236,9 +274,33 @@ mod tests {
     fn open_without_keys_enforced_with_them() {
         let auth = Auth::new(vec![], true, None, None);
         assert_eq!(
-            auth.authorize(&headers(None), Role::Admin).unwrap().key_id,
+            auth.authorize(&headers(None), Role::Ingest).unwrap().key_id,
             None
         );
+        assert!(matches!(
+            auth.authorize(&headers(None), Role::Admin),
+            Err(ApiError::Unauthorized(_))
+        ));
+        let mut cross_site = headers(None);
+        cross_site.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example"),
+        );
+        assert!(matches!(
+            auth.authorize(&cross_site, Role::Ingest),
+            Err(ApiError::Forbidden(_))
+        ));
+        let mut rebound = headers(None);
+        rebound.insert(header::HOST, HeaderValue::from_static("evil.example:4318"));
+        assert!(matches!(
+            auth.authorize(&rebound, Role::Ingest),
+            Err(ApiError::Forbidden(_))
+        ));
+        for ok in ["127.0.0.1:4318", "localhost", "[::1]:4318", "LOCALHOST:1"] {
+            let mut h = headers(None);
+            h.insert(header::HOST, HeaderValue::from_static(ok));
+            assert!(auth.authorize(&h, Role::Read).is_ok(), "{ok}");
+        }
         let (text, row) = apikeys::mint("ingest", Some("a1"), "k", "t").unwrap();
         auth.upsert(row.clone());
         assert!(matches!(

@@ -63,7 +63,13 @@ pub async fn read(headers: &HeaderMap, body: Body, limits: &Limits) -> Result<Ve
         .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
     match encoding.as_deref() {
         None | Some("identity") | Some("") => Ok(raw.to_vec()),
-        Some("gzip") | Some("x-gzip") => gunzip(&raw, limits.max_decompressed_bytes),
+        Some("gzip") | Some("x-gzip") => {
+            // Up to max_decompressed_bytes of CPU-bound work: off the async workers.
+            let max = limits.max_decompressed_bytes;
+            tokio::task::spawn_blocking(move || gunzip(&raw, max))
+                .await
+                .map_err(|e| ApiError::Internal(format!("decompression task failed: {e}")))?
+        }
         Some(other) => Err(ApiError::UnsupportedMediaType(format!(
             "Content-Encoding {other:?} is not supported; send gzip or no encoding"
         ))),

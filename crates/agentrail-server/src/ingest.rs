@@ -177,10 +177,18 @@ pub async fn post_events(
     let caller = st.auth.authorize(&headers, Role::Ingest)?;
     let _permit = st.admit()?;
     let bytes = body::read(&headers, body, &st.limits).await?;
-    let ndjson = matches!(
-        body::media_type(&headers).as_deref(),
-        Some("application/x-ndjson" | "application/ndjson" | "application/jsonl")
-    );
+    // A declared JSON type is required: a web page can send text/plain cross-site without a
+    // preflight, never application/json.
+    let ndjson = match body::media_type(&headers).as_deref() {
+        Some("application/x-ndjson" | "application/ndjson" | "application/jsonl") => true,
+        Some("application/json") => false,
+        other => {
+            return Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type {:?}: send application/json (an array of events) or application/x-ndjson",
+            other.unwrap_or("(none)")
+        )))
+        }
+    };
     let work = st.clone();
     let (checked, batch) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         let items = split_items(&bytes, ndjson)?;

@@ -260,8 +260,10 @@ pub struct Redactor {
     name_cache: RwLock<HashMap<String, bool>>,
 }
 
-/// Keys remembered by [`Redactor::is_secret_name`] at most.
+/// Keys remembered by [`Redactor::is_secret_name`] at most, and the longest remembered: at most
+/// about 2 MiB however keys are chosen.
 const NAME_CACHE_MAX: usize = 16_384;
+const NAME_CACHE_KEY_MAX: usize = 128;
 
 impl fmt::Debug for Redactor {
     // The key is never printed.
@@ -401,6 +403,9 @@ impl Redactor {
             return known;
         }
         let secret = self.judge_name(key);
+        if key.len() > NAME_CACHE_KEY_MAX {
+            return secret; // clients choose keys: only short, ordinary ones are remembered
+        }
         if let Ok(mut cache) = self.name_cache.write() {
             if cache.len() < NAME_CACHE_MAX {
                 cache.insert(key.to_owned(), secret);

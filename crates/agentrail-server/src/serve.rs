@@ -42,7 +42,7 @@ impl Default for ServeOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 4318)),
             limits: Limits::default(),
             queue: 1024,
-            max_inflight: 256,
+            max_inflight: 64,
             redaction_policy: None,
             rate_limit: None,
             checkpoint_interval_ms: 1000,
@@ -247,6 +247,13 @@ fn write_private(path: &Path, text: &str) -> Result<(), ServeError> {
     let mut f = opts
         .open(path)
         .map_err(io(format!("writing {}", path.display())))?;
+    // A file left by a killed server keeps its old mode when reopened: set it again.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io(format!("restricting {}", path.display())))?;
+    }
     f.write_all(text.as_bytes())
         .map_err(io(format!("writing {}", path.display())))
 }

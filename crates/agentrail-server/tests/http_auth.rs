@@ -32,11 +32,41 @@ async fn open_until_a_key_exists_then_every_request_needs_one() {
         .await
         .expect_status(StatusCode::OK);
 
-    // The first key is created while open.
+    // Open means open to local agents, not to admin requests, to a web page or to a request
+    // addressed to another name (DNS rebinding).
+    let create = json!({"role": "ingest", "agent": "a1", "name": "t"});
+    assert_unauthorized(
+        server
+            .send(post("/api/v1/admin/api-keys").json(&create))
+            .await,
+    );
+    server
+        .send(
+            post("/api/v1/events")
+                .json(&json!([action(Some("x1"), "a2")]))
+                .header(header::ORIGIN, "http://evil.example"),
+        )
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    server
+        .send(
+            post("/api/v1/events")
+                .json(&json!([action(Some("x2"), "a2")]))
+                .header(header::HOST, "evil.example:4318"),
+        )
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    server
+        .send(post("/api/v1/events").body("text/plain", "[]"))
+        .await
+        .expect_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+
+    // The first key is created while open, with the local admin token.
     let r = server
         .send(
             post("/api/v1/admin/api-keys")
-                .json(&json!({"role": "ingest", "agent": "a1", "name": "t"})),
+                .json(&create)
+                .bearer(LOCAL_ADMIN),
         )
         .await
         .expect_status(StatusCode::OK)
@@ -176,7 +206,7 @@ async fn open_until_a_key_exists_then_every_request_needs_one() {
         &Value::Array(records),
         &json!([
             {"op": "create", "id": ingest_id, "name": "t", "role": "ingest", "agent": "a1",
-             "by": "anonymous-loopback", "created_at": ANY, "revoked_at": null},
+             "by": "key:local-admin", "created_at": ANY, "revoked_at": null},
             {"op": "create", "id": read_id, "name": "test read", "role": "read", "agent": null,
              "by": "key:local-admin", "created_at": ANY, "revoked_at": null},
             {"op": "revoke", "id": ingest_id, "name": "t", "role": "ingest", "agent": "a1",

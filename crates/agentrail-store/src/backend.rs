@@ -61,6 +61,17 @@ pub struct ApiKeyRow {
     pub revoked_at: Option<String>,
 }
 
+/// Whole-table counts `verify` holds the walk of the tree to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    /// Every leaf row, whatever its index.
+    pub leaf_rows: u64,
+    /// Leaf rows whose index is below 0 (outside any tree).
+    pub negative_indexes: u64,
+    /// Body rows with no leaf row.
+    pub orphan_bodies: u64,
+}
+
 /// Meta keys the ledger uses.
 pub mod meta {
     pub const FORMAT: &str = "format";
@@ -93,6 +104,8 @@ pub trait Backend: Send {
         tiles: &[TileRow],
         keys: &[ApiKeyRow],
     ) -> Result<(), LedgerError>;
+    /// Counts over whole tables, for `verify`.
+    fn store_counts(&mut self) -> Result<StoreCounts, LedgerError>;
     /// Every API key, revoked ones included, ordered by creation.
     fn api_keys(&mut self) -> Result<Vec<ApiKeyRow>, LedgerError>;
     /// Up to `limit` leaves from `start` in index order, read in one bounded transaction.

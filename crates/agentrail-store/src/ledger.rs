@@ -391,6 +391,15 @@ impl Ledger {
             .zip(self.backend.find_event_ids(&unique_ids)?)
         {
             if let Some(f) = found {
+                // An id stored outside the tree would make this event a "duplicate" of nothing
+                // the log proves: refuse rather than acknowledge it.
+                if f.0 >= self.frontier.size() {
+                    return Err(LedgerError::Corrupt(format!(
+                        "event id {id:?} is stored at index {} outside the tree of {} leaves",
+                        f.0 as i64,
+                        self.frontier.size()
+                    )));
+                }
                 first_seen.insert(id, f);
             }
         }

@@ -1,7 +1,7 @@
 //! The SQLite backend: one file, WAL journal, `synchronous=FULL`, so a commit that returned has
 //! reached the disk (fsync of the WAL) and survives a crash or power loss.
 
-use crate::backend::{meta, ApiKeyRow, Backend, CheckpointRow, LeafRow, TileRow};
+use crate::backend::{meta, ApiKeyRow, Backend, CheckpointRow, LeafRow, StoreCounts, TileRow};
 use crate::LedgerError;
 use agentrail_core::Hash;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
@@ -9,7 +9,7 @@ use std::path::Path;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS leaves (
-    leaf_index   INTEGER PRIMARY KEY,
+    leaf_index   INTEGER PRIMARY KEY CHECK (leaf_index >= 0),
     event_id     TEXT NOT NULL UNIQUE,
     content_hash BLOB NOT NULL,
     session_id   TEXT NOT NULL,
@@ -309,6 +309,25 @@ impl Backend for SqliteBackend {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn store_counts(&mut self) -> Result<StoreCounts, LedgerError> {
+        let (leaf_rows, negative_indexes): (i64, i64) = self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(leaf_index < 0), 0) FROM leaves",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let orphan_bodies: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM bodies b \
+             WHERE NOT EXISTS (SELECT 1 FROM leaves l WHERE l.leaf_index = b.leaf_index)",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(StoreCounts {
+            leaf_rows: leaf_rows as u64,
+            negative_indexes: negative_indexes as u64,
+            orphan_bodies: orphan_bodies as u64,
+        })
     }
 
     fn api_keys(&mut self) -> Result<Vec<ApiKeyRow>, LedgerError> {

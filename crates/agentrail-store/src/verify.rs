@@ -351,6 +351,33 @@ pub fn verify(b: &mut dyn Backend, opts: &VerifyOptions) -> Result<VerifyReport,
     }
     tiles.finish(b, &mut r);
     check_api_keys(b, &key_records, &mut r)?;
+    // Rows the walk from index 0 cannot see: a planted event id could make a real event look
+    // like a duplicate of something outside the tree.
+    let counts = b.store_counts()?;
+    if counts.negative_indexes > 0 {
+        r.problem(
+            "store",
+            format!(
+                "{} leaf rows have negative indexes: they are outside the tree and were put there behind the ledger's back",
+                counts.negative_indexes
+            ),
+        );
+    }
+    if counts.leaf_rows != r.leaves {
+        r.problem(
+            "store",
+            format!(
+                "{} leaf rows are stored but {} are in the tree",
+                counts.leaf_rows, r.leaves
+            ),
+        );
+    }
+    if counts.orphan_bodies > 0 {
+        r.problem(
+            "store",
+            format!("{} body rows belong to no leaf", counts.orphan_bodies),
+        );
+    }
     for (leaf, tile) in std::mem::take(&mut tiles.leaf_mismatches) {
         // The first signed size covering the leaf decides: if the stored leaves reproduce its
         // root, the event is as signed and the tile was altered; otherwise the event was.
@@ -441,7 +468,16 @@ fn check_row(r: &mut RowChecks, loc: &str, h: &LeafHeader, row: &LeafRow) {
         }
     }
     let Some(body) = &row.body else {
-        r.erased += 1;
+        if row.kind.starts_with(event::INTERNAL_PREFIX) {
+            // agentrail's own records hold no personal data and are never erased; one without its
+            // body could hide, say, a key's revocation.
+            r.problem(
+                loc,
+                "the body of an agentrail.* record is missing: these are never erased",
+            );
+        } else {
+            r.erased += 1;
+        }
         return;
     };
     let got = Hash::sha256(body);

@@ -241,7 +241,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1024)]
     pub queue: usize,
     /// Requests handled at once before further ones are refused with 503.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 64)]
     pub max_inflight: usize,
     /// A TOML file whose [redaction] table extends the default redaction policy.
     #[arg(long)]

@@ -121,7 +121,11 @@ impl Server {
             body["agent"] = a.into();
         }
         let r = self
-            .send(post("/api/v1/admin/api-keys").json(&body).bearer_opt(auth))
+            .send(
+                post("/api/v1/admin/api-keys")
+                    .json(&body)
+                    .bearer(auth.unwrap_or(LOCAL_ADMIN)),
+            )
             .await
             .expect_status(StatusCode::OK);
         let v = r.json();

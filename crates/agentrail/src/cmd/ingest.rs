@@ -205,15 +205,17 @@ pub fn ingest(
     let start_size = ledger.size();
     let mut tally = Tally::default();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cancel = std::sync::atomic::AtomicBool::new(false);
     let (raw_tx, raw_rx) = mpsc::sync_channel::<RawChunk>(workers + 1);
     let raw_rx = std::sync::Mutex::new(raw_rx);
     let (done_tx, done_rx) = mpsc::sync_channel::<(u64, Result<Chunk>)>(workers + 1);
     std::thread::scope(|scope| -> Result<()> {
         let read_errors = done_tx.clone();
+        let cancel = &cancel;
         std::thread::Builder::new()
             .name("ingest-read".into())
             .spawn_scoped(scope, move || {
-                if let Err(e) = read_lines(input, batch, &raw_tx) {
+                if let Err(e) = read_lines(input, batch, &raw_tx, cancel) {
                     let _ = read_errors.send((u64::MAX, Err(e)));
                 }
             })
@@ -237,18 +239,23 @@ pub fn ingest(
         // Batches come back in any order; they are committed in the order they were read.
         let mut waiting = std::collections::BTreeMap::new();
         let mut next = 0u64;
-        for (seq, chunk) in done_rx {
-            if seq == u64::MAX {
-                chunk?;
-                continue;
+        let committed = (|| -> Result<()> {
+            for (seq, chunk) in done_rx {
+                if seq == u64::MAX {
+                    chunk?;
+                    continue;
+                }
+                waiting.insert(seq, chunk);
+                while let Some(chunk) = waiting.remove(&next) {
+                    commit(ledger, chunk?, &mut tally, out)?;
+                    next += 1;
+                }
             }
-            waiting.insert(seq, chunk);
-            while let Some(chunk) = waiting.remove(&next) {
-                commit(ledger, chunk?, &mut tally, out)?;
-                next += 1;
-            }
-        }
-        Ok(())
+            Ok(())
+        })();
+        // On any failure the reader must stop too, or the scope would wait for it forever.
+        cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        committed
     })?;
     tally.rejected.sort_by_key(|(line, _)| *line);
     if ledger.size() > start_size {
@@ -259,7 +266,12 @@ pub fn ingest(
     Ok(tally)
 }
 
-fn read_lines(input: impl Read, batch: usize, tx: &mpsc::SyncSender<RawChunk>) -> Result<()> {
+fn read_lines(
+    input: impl Read,
+    batch: usize,
+    tx: &mpsc::SyncSender<RawChunk>,
+    cancel: &std::sync::atomic::AtomicBool,
+) -> Result<()> {
     let mut reader = BufReader::with_capacity(1 << 20, input);
     let mut line_no: u64 = 0;
     let mut seq = 0u64;
@@ -300,8 +312,20 @@ fn read_lines(input: impl Read, batch: usize, tx: &mpsc::SyncSender<RawChunk>) -
                 rejected: std::mem::take(&mut rejected),
             };
             seq += 1;
-            if tx.send(chunk).is_err() {
-                return Ok(()); // the committing side stopped; it reports why
+            // Waits for room, but gives up once the committing side has stopped (it reports why).
+            let mut pending = chunk;
+            loop {
+                match tx.try_send(pending) {
+                    Ok(()) => break,
+                    Err(mpsc::TrySendError::Full(c)) => {
+                        if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+                            return Ok(());
+                        }
+                        pending = c;
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    Err(mpsc::TrySendError::Disconnected(_)) => return Ok(()),
+                }
             }
         }
         if eof {
