@@ -106,6 +106,9 @@ pub trait Backend: Send {
     ) -> Result<(), LedgerError>;
     /// Counts over whole tables, for `verify`.
     fn store_counts(&mut self) -> Result<StoreCounts, LedgerError>;
+    /// The tree size, the counts and the API keys, read in one transaction: the consistent
+    /// starting point `verify` holds the rest of its reads to while a writer keeps appending.
+    fn verify_snapshot(&mut self) -> Result<(u64, StoreCounts, Vec<ApiKeyRow>), LedgerError>;
     /// Every API key, revoked ones included, ordered by creation.
     fn api_keys(&mut self) -> Result<Vec<ApiKeyRow>, LedgerError>;
     /// Up to `limit` leaves from `start` in index order, read in one bounded transaction.

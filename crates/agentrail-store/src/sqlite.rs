@@ -330,6 +330,19 @@ impl Backend for SqliteBackend {
         })
     }
 
+    fn verify_snapshot(&mut self) -> Result<(u64, StoreCounts, Vec<ApiKeyRow>), LedgerError> {
+        // A deferred transaction takes its read snapshot at the first SELECT and keeps it.
+        self.conn.execute_batch("BEGIN")?;
+        let read = (|| {
+            let size = self.leaf_count()?;
+            let counts = self.store_counts()?;
+            let keys = self.api_keys()?;
+            Ok((size, counts, keys))
+        })();
+        self.conn.execute_batch("COMMIT")?;
+        read
+    }
+
     fn api_keys(&mut self) -> Result<Vec<ApiKeyRow>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, name, role, agent, secret_sha256, created_at, revoked_at FROM api_keys \

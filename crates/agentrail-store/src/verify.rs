@@ -89,6 +89,8 @@ struct TileChecker {
     expected_keys: BTreeSet<(u8, u64)>,
     /// Leaves whose recomputed hash differs from their stored tile hash, with the tile.
     leaf_mismatches: Vec<(u64, String)>,
+    /// Set for the final edge tiles when the store grew during the run.
+    edge_may_grow: bool,
 }
 
 impl TileChecker {
@@ -115,7 +117,10 @@ impl TileChecker {
         self.edge[tl].1.extend_from_slice(&hash.0);
     }
 
-    fn finish(&mut self, b: &mut dyn Backend, r: &mut VerifyReport) {
+    /// Compares the right-edge tiles; when the store `grew` during the run they may hold more
+    /// hashes than the snapshot gives, and only the snapshot's part is compared.
+    fn finish(&mut self, b: &mut dyn Backend, r: &mut VerifyReport, grew: bool) {
+        self.edge_may_grow = grew;
         for (tl, (idx, bytes)) in std::mem::take(&mut self.edge).into_iter().enumerate() {
             if !bytes.is_empty() {
                 self.compare(tl as u8, idx, &bytes, b, r);
@@ -138,6 +143,11 @@ impl TileChecker {
             Ok(Some(t)) => t,
             Ok(None) => return r.problem(loc, "missing: proofs through it cannot be served"),
             Err(e) => return r.problem(loc, format!("unreadable: {e}")),
+        };
+        let stored = if self.edge_may_grow && stored.len() > want.len() {
+            stored[..want.len()].to_vec()
+        } else {
+            stored
         };
         if stored.len() != want.len() {
             return r.problem(
@@ -173,6 +183,8 @@ impl TileChecker {
 /// Verifies the whole store.
 pub fn verify(b: &mut dyn Backend, opts: &VerifyOptions) -> Result<VerifyReport, LedgerError> {
     let mut r = VerifyReport::default();
+    // What is checked is the store as of this snapshot; a writer may keep appending meanwhile.
+    let (end, counts, keys_at_start) = b.verify_snapshot()?;
     let origin = b.meta(meta::ORIGIN)?.unwrap_or_default();
     let verifier = match &opts.key {
         Some(k) => k.clone(),
@@ -249,6 +261,7 @@ pub fn verify(b: &mut dyn Backend, opts: &VerifyOptions) -> Result<VerifyReport,
         edge: Vec::new(),
         expected_keys: BTreeSet::new(),
         leaf_mismatches: Vec::new(),
+        edge_may_grow: false,
     };
     // Signed sizes whose root the stored leaves reproduce, and those they do not.
     let mut roots_ok: BTreeSet<u64> = BTreeSet::new();
@@ -277,8 +290,8 @@ pub fn verify(b: &mut dyn Backend, opts: &VerifyOptions) -> Result<VerifyReport,
             drop(result_tx);
             let mut next: u64 = 0;
             let mut seq = 0usize;
-            loop {
-                let rows = b.leaves(next, chunk)?;
+            while next < end {
+                let rows = b.leaves(next, chunk.min((end - next) as usize))?;
                 let Some(last) = rows.last() else { break };
                 next = last.leaf_index + 1;
                 for row in &rows {
@@ -349,11 +362,14 @@ pub fn verify(b: &mut dyn Backend, opts: &VerifyOptions) -> Result<VerifyReport,
             r.problems.push(p);
         }
     }
-    tiles.finish(b, &mut r);
-    check_api_keys(b, &key_records, &mut r)?;
+    // Leaves appended while this ran are not checked; what they changed (edge tiles, new tiles,
+    // newer checkpoints) is not held against the snapshot.
+    let now = b.leaf_count()?;
+    let grew = now > end;
+    tiles.finish(b, &mut r, grew);
+    check_api_keys(&keys_at_start, &key_records, &mut r);
     // Rows the walk from index 0 cannot see: a planted event id could make a real event look
     // like a duplicate of something outside the tree.
-    let counts = b.store_counts()?;
     if counts.negative_indexes > 0 {
         r.problem(
             "store",
@@ -363,12 +379,12 @@ pub fn verify(b: &mut dyn Backend, opts: &VerifyOptions) -> Result<VerifyReport,
             ),
         );
     }
-    if counts.leaf_rows != r.leaves {
+    if counts.leaf_rows != end {
         r.problem(
             "store",
             format!(
-                "{} leaf rows are stored but {} are in the tree",
-                counts.leaf_rows, r.leaves
+                "{} leaf rows are stored but {end} are in the tree",
+                counts.leaf_rows
             ),
         );
     }
@@ -395,6 +411,11 @@ pub fn verify(b: &mut dyn Backend, opts: &VerifyOptions) -> Result<VerifyReport,
         }
     }
     for key in b.tile_keys()? {
+        // A tile whose first leaf lies beyond the snapshot was written after it.
+        let first_leaf = key.1.checked_shl(TILE_HEIGHT as u32 * (key.0 as u32 + 1));
+        if grew && first_leaf.is_none_or(|f| f >= end) {
+            continue;
+        }
         if !tiles.expected_keys.contains(&key) {
             r.problem(
                 format!("tile {}/{}", key.0, key.1),
@@ -402,7 +423,11 @@ pub fn verify(b: &mut dyn Backend, opts: &VerifyOptions) -> Result<VerifyReport,
             );
         }
     }
+    // Checkpoints of sizes the store reached after the snapshot are not checked this run.
     for (size, ts) in targets.range(frontier.size() + 1..) {
+        if *size > end && *size <= now {
+            continue;
+        }
         for t in ts {
             r.problem(
                 &t.source,
@@ -517,11 +542,7 @@ fn check_row(r: &mut RowChecks, loc: &str, h: &LeafHeader, row: &LeafRow) {
 /// Every API key row must be backed by its `agentrail.apikey` records: a `create` with the same
 /// role and agent, and a `revoke` exactly when the row is revoked. A key added or reactivated
 /// behind the ledger's back would otherwise grant access that the log never recorded.
-fn check_api_keys(
-    b: &mut dyn Backend,
-    records: &[LeafRow],
-    r: &mut VerifyReport,
-) -> Result<(), LedgerError> {
+fn check_api_keys(keys: &[crate::backend::ApiKeyRow], records: &[LeafRow], r: &mut VerifyReport) {
     use std::collections::BTreeMap;
     let mut created: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let mut revoked: BTreeSet<String> = BTreeSet::new();
@@ -544,7 +565,7 @@ fn check_api_keys(
             _ => {}
         }
     }
-    for key in b.api_keys()? {
+    for key in keys {
         let loc = format!("api key {}", key.id);
         match created.get(&key.id) {
             None => r.problem(
@@ -575,5 +596,4 @@ fn check_api_keys(
             _ => {}
         }
     }
-    Ok(())
 }
