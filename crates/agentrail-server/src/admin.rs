@@ -24,14 +24,7 @@ pub struct CreateKey {
 
 /// A key as listed: never its secret.
 pub fn key_json(row: &ApiKeyRow) -> Value {
-    json!({
-        "id": row.id,
-        "name": row.name,
-        "role": row.role,
-        "agent": row.agent,
-        "created_at": row.created_at,
-        "revoked_at": row.revoked_at,
-    })
+    agentrail_store::apikeys::describe(row)
 }
 
 pub async fn create_key(

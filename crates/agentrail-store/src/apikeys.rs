@@ -101,18 +101,24 @@ pub fn matches(row: &ApiKeyRow, presented: &PresentedKey) -> bool {
     eq && row.id == presented.id && row.revoked_at.is_none()
 }
 
-/// The ledger record of a key event: everything but the secret.
-pub fn record(op: &str, row: &ApiKeyRow, by: &str) -> serde_json::Value {
+/// A key as shown to people and APIs: everything but the secret and its hash.
+pub fn describe(row: &ApiKeyRow) -> serde_json::Value {
     serde_json::json!({
-        "op": op,
         "id": row.id,
         "name": row.name,
         "role": row.role,
         "agent": row.agent,
         "created_at": row.created_at,
         "revoked_at": row.revoked_at,
-        "by": by,
     })
+}
+
+/// The ledger record of a key event: the key as [`describe`]d, what happened and who did it.
+pub fn record(op: &str, row: &ApiKeyRow, by: &str) -> serde_json::Value {
+    let mut v = describe(row);
+    v["op"] = op.into();
+    v["by"] = by.into();
+    v
 }
 
 #[cfg(test)]

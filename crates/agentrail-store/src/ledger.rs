@@ -379,8 +379,8 @@ impl Ledger {
             std::collections::HashSet::with_capacity(total);
         for g in groups {
             for ev in &g.events {
-                if seen.insert(ev.event_id.as_str()) {
-                    unique_ids.push(ev.event_id.as_str());
+                if seen.insert(ev.row.event_id.as_str()) {
+                    unique_ids.push(ev.row.event_id.as_str());
                 }
             }
         }
@@ -411,9 +411,9 @@ impl Ledger {
         for g in groups {
             let mut group_out = Vec::with_capacity(g.events.len());
             for ev in &g.events {
-                let id = ev.event_id.as_str();
+                let id = ev.row.event_id.as_str();
                 if let Some(&(idx, hash)) = first_seen.get(id) {
-                    group_out.push(if hash == ev.content_hash {
+                    group_out.push(if hash == ev.row.content_hash {
                         AppendOutcome::Duplicate { leaf_index: idx }
                     } else {
                         AppendOutcome::Conflict { leaf_index: idx }
@@ -425,19 +425,10 @@ impl Ledger {
                 self.frontier.push(ev.leaf_hash, |level, index, hash| {
                     tiles.add(level, index, hash)
                 });
-                first_seen.insert(id, (leaf_index, ev.content_hash));
+                first_seen.insert(id, (leaf_index, ev.row.content_hash));
                 rows.push(LeafRow {
                     leaf_index,
-                    event_id: ev.event_id.clone(),
-                    content_hash: ev.content_hash,
-                    session_id: ev.session_id.clone(),
-                    agent_id: ev.agent_id.clone(),
-                    kind: ev.kind.clone(),
-                    ts: timefmt::sortable(&ev.ts),
-                    received_at: ev.received_at.clone(),
-                    principal: ev.principal.clone(),
-                    leaf: ev.leaf.clone(),
-                    body: Some(ev.body.clone()),
+                    ..ev.row.clone()
                 });
                 group_out.push(AppendOutcome::Appended { leaf_index });
             }
@@ -689,20 +680,12 @@ impl Ledger {
     }
 }
 
-/// One event sealed and ready to append: its leaf and body bytes and its index columns.
+/// One event sealed and ready to append: the row it becomes (its `leaf_index` is assigned at
+/// commit) and its leaf hash.
 #[derive(Debug, Clone)]
 pub struct PreparedEvent {
-    pub event_id: String,
-    pub content_hash: Hash,
-    pub session_id: String,
-    pub agent_id: String,
-    pub kind: String,
-    pub ts: String,
-    pub received_at: String,
-    pub principal: Option<String>,
-    pub leaf: Vec<u8>,
+    pub row: LeafRow,
     pub leaf_hash: Hash,
-    pub body: Vec<u8>,
 }
 
 /// A batch of sealed events from one caller.
@@ -733,17 +716,20 @@ pub fn prepare<E: std::borrow::Borrow<ValidEvent>>(
             let sealed = event::seal(ev, &received_at, source, nonce)
                 .map_err(|e| LedgerError::Invalid(format!("event {}: {e}", ev.event_id)))?;
             Ok(PreparedEvent {
-                event_id: ev.event_id.clone(),
-                content_hash: ev.content_hash,
-                session_id: ev.session_id.clone(),
-                agent_id: ev.agent_id.clone(),
-                kind: ev.kind.clone(),
-                ts: ev.ts.clone(),
-                received_at: received_at.clone(),
-                principal: ev.principal.clone(),
-                leaf: sealed.leaf,
+                row: LeafRow {
+                    leaf_index: 0,
+                    event_id: ev.event_id.clone(),
+                    content_hash: ev.content_hash,
+                    session_id: ev.session_id.clone(),
+                    agent_id: ev.agent_id.clone(),
+                    kind: ev.kind.clone(),
+                    ts: timefmt::sortable(&ev.ts),
+                    received_at: received_at.clone(),
+                    principal: ev.principal.clone(),
+                    leaf: sealed.leaf,
+                    body: Some(sealed.body),
+                },
                 leaf_hash: sealed.leaf_hash,
-                body: sealed.body,
             })
         })
         .collect::<Result<Vec<_>, LedgerError>>()?;

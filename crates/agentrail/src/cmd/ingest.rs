@@ -402,7 +402,7 @@ fn commit(
                     "event_id",
                     format!(
                         "event {:?} is already stored at leaf {leaf_index} with different content",
-                        ev.event_id
+                        ev.row.event_id
                     ),
                 ),
             )),
