@@ -1,4 +1,4 @@
-//! agentrail-server: the collector. The only crate that knows HTTP and OTLP.
+//! agentrail-server: the collector. The only crate that serves HTTP and decodes OTLP.
 //!
 //! It turns requests into validated, redacted events and hands them to the ledger's single
 //! writer; it answers only after the writer reports the batch durably committed.
