@@ -122,8 +122,6 @@ pub trait Backend: Send {
     fn checkpoints(&mut self) -> Result<Vec<CheckpointRow>, LedgerError>;
     fn latest_checkpoint(&mut self) -> Result<Option<CheckpointRow>, LedgerError>;
     fn checkpoint_at(&mut self, size: u64) -> Result<Option<CheckpointRow>, LedgerError>;
-    /// The smallest checkpoint whose size is greater than `index`.
-    fn checkpoint_covering(&mut self, index: u64) -> Result<Option<CheckpointRow>, LedgerError>;
     /// Stores a checkpoint and clears the pending-checkpoint record, in one durable transaction.
     fn put_checkpoint(&mut self, row: &CheckpointRow) -> Result<(), LedgerError>;
     fn meta(&mut self, key: &str) -> Result<Option<String>, LedgerError>;

@@ -337,9 +337,6 @@ impl Ledger {
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.clock.clone()
     }
-    pub fn data_dir(&self) -> &Path {
-        &self.dir.root
-    }
     /// The directory each checkpoint is also published to, if any.
     pub fn publish_dir(&self) -> Option<&Path> {
         self.publish.as_deref()
@@ -833,6 +830,7 @@ impl<'a> ReadLedger<'a> {
         ReadLedger { backend }
     }
 
+    /// The backend underneath, for reads this type has no method for.
     pub fn backend(&mut self) -> &mut dyn Backend {
         self.backend
     }

@@ -426,15 +426,6 @@ impl Backend for SqliteBackend {
         Ok(stmt.query_row([to_i64(size)?], checkpoint_row).optional()?)
     }
 
-    fn checkpoint_covering(&mut self, index: u64) -> Result<Option<CheckpointRow>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE size > ?1 ORDER BY size LIMIT 1"
-        ))?;
-        Ok(stmt
-            .query_row([to_i64(index)?], checkpoint_row)
-            .optional()?)
-    }
-
     fn put_checkpoint(&mut self, row: &CheckpointRow) -> Result<(), LedgerError> {
         let tx = self.conn.transaction()?;
         tx.execute(

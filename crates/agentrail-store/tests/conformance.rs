@@ -32,7 +32,6 @@ macro_rules! backend_suite {
                 tile_upsert_extends_a_partial_tile,
                 tile_keys_are_in_level_then_index_order,
                 checkpoints_ascend_and_are_found_by_size,
-                checkpoint_covering_is_the_smallest_larger_than_the_index,
                 checkpoint_at_a_stored_size_is_never_replaced,
                 put_checkpoint_clears_the_pending_record,
                 meta_set_and_overwrite,
@@ -127,7 +126,6 @@ fn empty_store_has_nothing(open: Open, dir: &Path) {
     assert_eq!(b.checkpoints().unwrap(), vec![]);
     assert_eq!(b.latest_checkpoint().unwrap(), None);
     assert_eq!(b.checkpoint_at(0).unwrap(), None);
-    assert_eq!(b.checkpoint_covering(0).unwrap(), None);
     assert_eq!(b.meta(meta::ORIGIN).unwrap(), None);
     assert!(!b.name().is_empty());
 }
@@ -292,31 +290,6 @@ fn checkpoints_ascend_and_are_found_by_size(open: Open, dir: &Path) {
     assert_eq!(b.checkpoint_at(200).unwrap(), None);
     assert_eq!(b.checkpoint_at(0).unwrap(), None);
     assert_eq!(b.checkpoint_at(1001).unwrap(), None);
-}
-
-fn checkpoint_covering_is_the_smallest_larger_than_the_index(open: Open, dir: &Path) {
-    let mut b = open(dir);
-    for size in [600, 100, 300] {
-        b.put_checkpoint(&checkpoint(size)).unwrap();
-    }
-    let covering = |b: &mut Box<dyn Backend>, index: u64| {
-        b.checkpoint_covering(index).unwrap().map(|c| c.size)
-    };
-    // Leaf `index` is in a checkpoint of size > index.
-    for (index, want) in [
-        (0, Some(100)),
-        (42, Some(100)),
-        (99, Some(100)),
-        (100, Some(300)),
-        (299, Some(300)),
-        (300, Some(600)),
-        (599, Some(600)),
-        (600, None),
-        (10_000, None),
-    ] {
-        assert_eq!(covering(&mut b, index), want, "leaf {index}");
-    }
-    assert_eq!(b.checkpoint_covering(42).unwrap(), Some(checkpoint(100)));
 }
 
 fn checkpoint_at_a_stored_size_is_never_replaced(open: Open, dir: &Path) {
