@@ -115,6 +115,11 @@ pub trait Backend: Send {
     fn leaves(&mut self, start: u64, limit: usize) -> Result<Vec<LeafRow>, LedgerError>;
     fn leaf(&mut self, index: u64) -> Result<Option<LeafRow>, LedgerError>;
     fn leaf_by_event_id(&mut self, id: &str) -> Result<Option<LeafRow>, LedgerError>;
+    /// Every leaf of one session below `below` (a tree size), in index order, with bodies.
+    fn session_leaves(&mut self, session_id: &str, below: u64)
+        -> Result<Vec<LeafRow>, LedgerError>;
+    /// The leaves at these indexes, in the order given; absent indexes are skipped.
+    fn leaves_at(&mut self, indexes: &[u64]) -> Result<Vec<LeafRow>, LedgerError>;
     fn tile(&mut self, level: u8, index: u64) -> Result<Option<Vec<u8>>, LedgerError>;
     /// Every stored tile, in (level, index) order: for `verify`.
     fn tile_keys(&mut self) -> Result<Vec<(u8, u64)>, LedgerError>;

@@ -51,6 +51,10 @@ impl DataDir {
     pub fn redaction_key(&self) -> PathBuf {
         self.root.join("redaction.key")
     }
+    /// The session index: derived from the ledger, rebuildable at any time (`agentrail reindex`).
+    pub fn index(&self) -> PathBuf {
+        self.root.join("index.sqlite")
+    }
     /// Where a running server says how to reach it (address and local admin token).
     pub fn server_info(&self) -> PathBuf {
         self.root.join("server.json")

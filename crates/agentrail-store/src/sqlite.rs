@@ -387,6 +387,29 @@ impl Backend for SqliteBackend {
         Ok(stmt.query_row([id], leaf_row).optional()?)
     }
 
+    fn session_leaves(
+        &mut self,
+        session_id: &str,
+        below: u64,
+    ) -> Result<Vec<LeafRow>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {LEAF_COLUMNS} FROM leaves l LEFT JOIN bodies b USING (leaf_index) \
+             WHERE l.session_id = ?1 AND l.leaf_index < ?2 ORDER BY l.leaf_index"
+        ))?;
+        let rows = stmt.query_map(params![session_id, to_i64(below)?], leaf_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn leaves_at(&mut self, indexes: &[u64]) -> Result<Vec<LeafRow>, LedgerError> {
+        let mut out = Vec::with_capacity(indexes.len());
+        for &i in indexes {
+            if let Some(row) = self.leaf(i)? {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
     fn tile(&mut self, level: u8, index: u64) -> Result<Option<Vec<u8>>, LedgerError> {
         let mut stmt = self
             .conn

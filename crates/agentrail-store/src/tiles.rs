@@ -114,9 +114,14 @@ impl TileWriter {
 }
 
 /// Reads complete-subtree hashes from stored tiles (a [`NodeReader`] for proofs and roots).
+///
+/// Each tile read is folded once into all its levels, so the many nodes a batch of proofs needs
+/// from one tile (the proofs of a session's events share most of theirs) cost one read and at
+/// most 255 hashes, not one fold per node.
 pub struct TileReader<'a> {
     backend: &'a mut dyn Backend,
-    cache: HashMap<(u8, u64), Vec<u8>>,
+    /// Per tile: level `r` holds the complete nodes `r` levels above the tile's base.
+    cache: HashMap<(u8, u64), Vec<Vec<Hash>>>,
 }
 
 impl std::fmt::Debug for TileReader<'_> {
@@ -136,19 +141,26 @@ impl<'a> TileReader<'a> {
     }
 }
 
-/// Folds `2^r` consecutive hashes into the root of the subtree they are the leaves of.
-fn fold(hashes: &[u8]) -> Hash {
-    let mut level: Vec<Hash> = hashes
+/// Every complete node of a tile, level by level: level 0 is the tile's hashes, level `r + 1`
+/// the hashes of the complete pairs of level `r`.
+fn levels(hashes: &[u8]) -> Vec<Vec<Hash>> {
+    let base: Vec<Hash> = hashes
         .chunks_exact(32)
         .map(|c| Hash(c.try_into().expect("chunks_exact(32)")))
         .collect();
-    while level.len() > 1 {
-        level = level
+    let mut out = vec![base];
+    while out.len() <= TILE_HEIGHT as usize {
+        let below = out.last().expect("at least the base level");
+        if below.len() < 2 {
+            break;
+        }
+        let up = below
             .chunks_exact(2)
             .map(|p| node_hash(&p[0], &p[1]))
             .collect();
+        out.push(up);
     }
-    level[0]
+    out
 }
 
 impl NodeReader for TileReader<'_> {
@@ -156,27 +168,34 @@ impl NodeReader for TileReader<'_> {
 
     fn node(&mut self, level: u8, index: u64) -> Result<Hash, LedgerError> {
         let tl = level / TILE_HEIGHT;
-        let r = (level % TILE_HEIGHT) as u32;
+        let r = (level % TILE_HEIGHT) as usize;
         let first = index << r;
         let tile_index = first / TILE_WIDTH;
         let offset = (first % TILE_WIDTH) as usize;
-        let count = 1usize << r;
         if !self.cache.contains_key(&(tl, tile_index)) {
             let t = self.backend.tile(tl, tile_index)?.ok_or_else(|| {
                 LedgerError::Corrupt(format!(
                     "tile {tl}/{tile_index} is missing (needed for node {level}/{index})"
                 ))
             })?;
-            self.cache.insert((tl, tile_index), t);
+            if t.is_empty() || !t.len().is_multiple_of(32) || t.len() > 32 * TILE_WIDTH as usize {
+                return Err(LedgerError::Corrupt(format!(
+                    "tile {tl}/{tile_index} holds {} bytes, not 1 to {TILE_WIDTH} hashes of 32 bytes",
+                    t.len()
+                )));
+            }
+            self.cache.insert((tl, tile_index), levels(&t));
         }
         let tile = &self.cache[&(tl, tile_index)];
-        let need = (offset + count) * 32;
-        if tile.len() < need || !tile.len().is_multiple_of(32) {
-            return Err(LedgerError::Corrupt(format!(
-                "tile {tl}/{tile_index} holds {} bytes; node {level}/{index} needs {need}",
-                tile.len()
-            )));
-        }
-        Ok(fold(&tile[offset * 32..need]))
+        tile.get(r)
+            .and_then(|l| l.get(offset >> r))
+            .copied()
+            .ok_or_else(|| {
+                LedgerError::Corrupt(format!(
+                    "tile {tl}/{tile_index} holds {} hashes; node {level}/{index} needs {}",
+                    tile[0].len(),
+                    offset + (1 << r)
+                ))
+            })
     }
 }

@@ -36,6 +36,7 @@ macro_rules! backend_suite {
                 put_checkpoint_clears_the_pending_record,
                 meta_set_and_overwrite,
                 leaves_paginate_in_index_order,
+                session_leaves_are_one_sessions_below_a_size,
                 reopen_keeps_everything_committed,
                 api_keys_commit_with_leaves_and_update_by_id,
                 failed_commit_stores_no_api_key,
@@ -376,6 +377,24 @@ fn leaves_paginate_in_index_order(open: Open, dir: &Path) {
         seen.extend(page);
     }
     assert_eq!(seen, all);
+}
+
+fn session_leaves_are_one_sessions_below_a_size(open: Open, dir: &Path) {
+    let mut b = open(dir);
+    let mut rows = leaves(0..6);
+    for (i, row) in rows.iter_mut().enumerate() {
+        row.session_id = if i % 2 == 0 { "s-even" } else { "s-odd" }.into();
+    }
+    rows[4].body = None;
+    b.commit(&rows, &[]).unwrap();
+    let even: Vec<LeafRow> = rows.iter().step_by(2).cloned().collect();
+    assert_eq!(b.session_leaves("s-even", 6).unwrap(), even);
+    assert_eq!(b.session_leaves("s-even", 4).unwrap(), even[..2].to_vec());
+    assert_eq!(b.session_leaves("s-none", 6).unwrap(), vec![]);
+    assert_eq!(
+        b.leaves_at(&[5, 9, 0]).unwrap(),
+        vec![rows[5].clone(), rows[0].clone()]
+    );
 }
 
 fn reopen_keeps_everything_committed(open: Open, dir: &Path) {
