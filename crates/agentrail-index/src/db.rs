@@ -1,0 +1,325 @@
+//! The index database (`DATA/index.sqlite`) and the indexer that keeps it level with the ledger.
+//!
+//! The index is derived data: every row can be recomputed from the ledger's leaves, so it is
+//! written with `synchronous=NORMAL` (a crash may lose the last few index transactions, never
+//! the ledger's events) and can be deleted and rebuilt at any time (`agentrail reindex`). It is
+//! never on the ledger's write path: [`Index::catch_up`] reads leaves the ledger has already
+//! committed, from the last indexed one, in chunks, each chunk and the watermark in one
+//! transaction. Two processes catching up at once serialize on that transaction and never index
+//! a leaf twice.
+
+use crate::extract::{self, Header};
+use crate::session::{is_internal, sortable, Session};
+use crate::IndexError;
+use agentrail_store::backend::{meta, Backend, LeafRow};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// The index's format; an index of another format is rebuilt.
+pub const FORMAT: &str = "1";
+/// Leaves indexed per transaction.
+pub const CHUNK: usize = 20_000;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS index_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id      TEXT PRIMARY KEY,
+    agent_id        TEXT NOT NULL,
+    principal       TEXT,
+    trigger_type    TEXT,
+    initiator       TEXT,
+    request_id      TEXT,
+    conversation_id TEXT,
+    status          TEXT NOT NULL,
+    started_at      TEXT NOT NULL,
+    state           BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_start ON sessions(started_at, session_id);
+CREATE INDEX IF NOT EXISTS sessions_by_agent ON sessions(agent_id, started_at, session_id);
+CREATE INDEX IF NOT EXISTS sessions_by_principal ON sessions(principal, started_at, session_id);
+CREATE INDEX IF NOT EXISTS sessions_by_trigger ON sessions(trigger_type, started_at, session_id);
+CREATE INDEX IF NOT EXISTS sessions_by_initiator ON sessions(initiator, started_at, session_id);
+CREATE INDEX IF NOT EXISTS sessions_by_status ON sessions(status, started_at, session_id);
+CREATE INDEX IF NOT EXISTS sessions_by_request ON sessions(request_id, started_at, session_id);
+CREATE INDEX IF NOT EXISTS sessions_by_conversation ON sessions(conversation_id, started_at, session_id);
+CREATE TABLE IF NOT EXISTS session_systems (
+    system     TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    PRIMARY KEY (system, session_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS resource_refs (
+    resource   TEXT NOT NULL,
+    leaf_index INTEGER NOT NULL,
+    session_id TEXT NOT NULL,
+    ts         TEXT NOT NULL,
+    PRIMARY KEY (resource, leaf_index)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS resource_refs_by_session ON resource_refs(session_id, resource);
+CREATE TABLE IF NOT EXISTS access (
+    leaf_index INTEGER PRIMARY KEY,
+    ts         TEXT NOT NULL,
+    reader     TEXT NOT NULL,
+    key_id     TEXT,
+    read       TEXT NOT NULL,
+    target     TEXT
+);
+CREATE INDEX IF NOT EXISTS access_by_reader ON access(reader, leaf_index);
+CREATE INDEX IF NOT EXISTS access_by_target ON access(target, leaf_index);
+"#;
+
+const INDEXED: &str = "indexed";
+const LOG_ID: &str = "log_id";
+const FORMAT_KEY: &str = "format";
+
+/// A connection to the index database.
+#[derive(Debug)]
+pub struct Index {
+    pub(crate) conn: Connection,
+}
+
+/// What one [`Index::catch_up`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CatchUp {
+    /// Leaves indexed by this call.
+    pub indexed: u64,
+    /// Leaves indexed in all, after this call.
+    pub through: u64,
+    /// True when the index was found stale (another log, another format, or longer than the
+    /// ledger) and rebuilt from the first leaf.
+    pub rebuilt: bool,
+}
+
+impl Index {
+    /// Opens the index at `path`, creating it when absent.
+    pub fn open(path: &Path) -> Result<Index, IndexError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        let _: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        conn.execute_batch(
+            "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
+        )?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
+        conn.execute_batch(SCHEMA)?;
+        Ok(Index { conn })
+    }
+
+    /// Leaves indexed so far.
+    pub fn indexed(&self) -> Result<u64, IndexError> {
+        Ok(read_meta(&self.conn, INDEXED)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Indexes every leaf the ledger holds beyond the last indexed one. Rebuilds from scratch
+    /// when the index belongs to another log or format, or claims more leaves than the ledger
+    /// has (the ledger was replaced).
+    pub fn catch_up(&mut self, ledger: &mut dyn Backend) -> Result<CatchUp, IndexError> {
+        let size = ledger.leaf_count()?;
+        let log_id = ledger.meta(meta::LOG_ID)?.unwrap_or_default();
+        let mut out = CatchUp::default();
+        loop {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let stale = read_meta(&tx, FORMAT_KEY)?.is_some_and(|f| f != FORMAT)
+                || read_meta(&tx, LOG_ID)?.is_some_and(|l| l != log_id);
+            let mut from: u64 = read_meta(&tx, INDEXED)?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if stale || from > size {
+                clear(&tx)?;
+                from = 0;
+                out.rebuilt = true;
+            }
+            if from >= size {
+                write_meta(&tx, FORMAT_KEY, FORMAT)?;
+                write_meta(&tx, LOG_ID, &log_id)?;
+                tx.commit()?;
+                out.through = from;
+                return Ok(out);
+            }
+            let rows = ledger.leaves(from, CHUNK.min((size - from) as usize))?;
+            if rows.is_empty() {
+                return Err(IndexError::Corrupt(format!(
+                    "the ledger reports {size} leaves but has none from {from}"
+                )));
+            }
+            apply(&tx, &rows)?;
+            let through = from + rows.len() as u64;
+            write_meta(&tx, INDEXED, &through.to_string())?;
+            write_meta(&tx, FORMAT_KEY, FORMAT)?;
+            write_meta(&tx, LOG_ID, &log_id)?;
+            tx.commit()?;
+            out.indexed += rows.len() as u64;
+            out.through = through;
+        }
+    }
+
+    /// Drops everything indexed; the next [`Index::catch_up`] starts from the first leaf.
+    pub fn reset(&mut self) -> Result<(), IndexError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        clear(&tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// One session's summary.
+    pub fn session(&self, id: &str) -> Result<Option<Session>, IndexError> {
+        load_session(&self.conn, id)
+    }
+}
+
+fn read_meta(conn: &Connection, key: &str) -> Result<Option<String>, IndexError> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM index_meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?)
+}
+
+fn write_meta(conn: &Connection, key: &str, value: &str) -> Result<(), IndexError> {
+    conn.prepare_cached("INSERT OR REPLACE INTO index_meta (key, value) VALUES (?1, ?2)")?
+        .execute([key, value])?;
+    Ok(())
+}
+
+fn clear(conn: &Connection) -> Result<(), IndexError> {
+    conn.execute_batch(
+        "DELETE FROM sessions; DELETE FROM session_systems; DELETE FROM resource_refs; \
+         DELETE FROM access; DELETE FROM index_meta;",
+    )?;
+    Ok(())
+}
+
+pub(crate) fn load_session(conn: &Connection, id: &str) -> Result<Option<Session>, IndexError> {
+    let state: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT state FROM sessions WHERE session_id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    state.map(|s| decode_session(&s)).transpose()
+}
+
+pub(crate) fn decode_session(state: &[u8]) -> Result<Session, IndexError> {
+    serde_json::from_slice(state).map_err(|e| {
+        IndexError::Corrupt(format!(
+            "a session row does not decode: {e}; run `agentrail reindex`"
+        ))
+    })
+}
+
+fn corrupt_leaf(row: &LeafRow, e: impl std::fmt::Display) -> IndexError {
+    IndexError::Corrupt(format!(
+        "leaf {} does not read as an agentrail event ({e}); run `agentrail verify`",
+        row.leaf_index
+    ))
+}
+
+/// Indexes one chunk of leaves inside the caller's transaction.
+fn apply(conn: &Connection, rows: &[LeafRow]) -> Result<(), IndexError> {
+    let mut sessions: HashMap<String, Session> = HashMap::new();
+    let mut refs: Vec<(String, u64, String, String)> = Vec::new();
+    let mut access: Vec<(u64, String, String, Option<String>, String, Option<String>)> = Vec::new();
+    for row in rows {
+        let h: Header<'_> = extract::header(&row.leaf).map_err(|e| corrupt_leaf(row, e))?;
+        let ts = sortable(&h.ts);
+        // A body that does not parse is tampering `verify` reports; the header still counts.
+        let b = extract::body(row.body.as_deref()).unwrap_or_default();
+        if is_internal(&h.kind) {
+            if h.kind == "agentrail.access" {
+                if let Some(a) = &b.access {
+                    let s = |k: &str| a.get(k).and_then(|v| v.as_str()).map(str::to_string);
+                    access.push((
+                        row.leaf_index,
+                        ts,
+                        s("by").unwrap_or_default(),
+                        s("key_id"),
+                        s("read").unwrap_or_default(),
+                        s("target"),
+                    ));
+                }
+            }
+            continue;
+        }
+        let session = match sessions.get_mut(h.session_id.as_ref()) {
+            Some(s) => s,
+            None => {
+                let s = load_session(conn, &h.session_id)?
+                    .unwrap_or_else(|| Session::new(row.leaf_index, &h, &ts));
+                sessions.entry(h.session_id.to_string()).or_insert(s)
+            }
+        };
+        session.apply(row.leaf_index, &h, &b, &ts);
+        let mut add = |r: &str| {
+            refs.push((
+                r.to_string(),
+                row.leaf_index,
+                h.session_id.to_string(),
+                ts.clone(),
+            ))
+        };
+        if let Some(a) = &b.action {
+            extract::action_resources(a).for_each(&mut add);
+        }
+        if let Some(r) = b.diff.as_ref().and_then(|d| d.resource.as_deref()) {
+            if !r.is_empty() {
+                add(r);
+            }
+        }
+    }
+    let mut put = conn.prepare_cached(
+        "INSERT OR REPLACE INTO sessions (session_id, agent_id, principal, trigger_type, \
+         initiator, request_id, conversation_id, status, started_at, state) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    let mut sys = conn.prepare_cached(
+        "INSERT OR IGNORE INTO session_systems (system, session_id) VALUES (?1, ?2)",
+    )?;
+    for s in sessions.values() {
+        let state = serde_json::to_vec(s)
+            .map_err(|e| IndexError::Corrupt(format!("encoding session {}: {e}", s.session_id)))?;
+        put.execute(params![
+            s.session_id,
+            s.agent_id,
+            s.principal,
+            s.trigger_type,
+            s.initiator,
+            s.request_id,
+            s.conversation_id,
+            s.status,
+            s.started_at(),
+            state
+        ])?;
+        for system in &s.systems {
+            sys.execute([system, &s.session_id])?;
+        }
+    }
+    let mut put_ref = conn.prepare_cached(
+        "INSERT OR IGNORE INTO resource_refs (resource, leaf_index, session_id, ts) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (resource, leaf, session, ts) in &refs {
+        put_ref.execute(params![resource, *leaf as i64, session, ts])?;
+    }
+    let mut put_access = conn.prepare_cached(
+        "INSERT OR IGNORE INTO access (leaf_index, ts, reader, key_id, read, target) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (leaf, ts, reader, key, read, target) in &access {
+        put_access.execute(params![*leaf as i64, ts, reader, key, read, target])?;
+    }
+    Ok(())
+}
