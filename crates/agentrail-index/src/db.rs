@@ -58,7 +58,6 @@ CREATE TABLE IF NOT EXISTS resource_refs (
     ts         TEXT NOT NULL,
     PRIMARY KEY (resource, leaf_index)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS resource_refs_by_session ON resource_refs(session_id, resource);
 CREATE TABLE IF NOT EXISTS access (
     leaf_index INTEGER PRIMARY KEY,
     ts         TEXT NOT NULL,
@@ -178,6 +177,14 @@ impl Index {
         Ok(())
     }
 
+    /// How many sessions are indexed.
+    pub fn session_count(&self) -> Result<u64, IndexError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
     /// One session's summary.
     pub fn session(&self, id: &str) -> Result<Option<Session>, IndexError> {
         load_session(&self.conn, id)
@@ -205,6 +212,35 @@ fn clear(conn: &Connection) -> Result<(), IndexError> {
     Ok(())
 }
 
+/// One `agentrail.access` record, as the `access` table holds it.
+struct AccessRow {
+    leaf_index: u64,
+    ts: String,
+    reader: String,
+    key_id: Option<String>,
+    read: String,
+    target: Option<String>,
+}
+
+/// The filter columns of a session row.
+#[derive(Debug, PartialEq, Eq)]
+struct Columns([Option<String>; 8]);
+
+impl Columns {
+    fn of(s: &Session) -> Columns {
+        Columns([
+            Some(s.agent_id.clone()),
+            s.principal.clone(),
+            s.trigger_type.clone(),
+            s.initiator.clone(),
+            s.request_id.clone(),
+            s.conversation_id.clone(),
+            Some(s.status.clone()),
+            Some(s.started_at().to_string()),
+        ])
+    }
+}
+
 pub(crate) fn load_session(conn: &Connection, id: &str) -> Result<Option<Session>, IndexError> {
     let state: Option<Vec<u8>> = conn
         .prepare_cached("SELECT state FROM sessions WHERE session_id = ?1")?
@@ -230,9 +266,11 @@ fn corrupt_leaf(row: &LeafRow, e: impl std::fmt::Display) -> IndexError {
 
 /// Indexes one chunk of leaves inside the caller's transaction.
 fn apply(conn: &Connection, rows: &[LeafRow]) -> Result<(), IndexError> {
-    let mut sessions: HashMap<String, Session> = HashMap::new();
+    // Each session with the filter columns it had when loaded (None: new), so a session whose
+    // columns did not change is rewritten without touching the eight column indexes.
+    let mut sessions: HashMap<String, (Option<Columns>, Session)> = HashMap::new();
     let mut refs: Vec<(String, u64, String, String)> = Vec::new();
-    let mut access: Vec<(u64, String, String, Option<String>, String, Option<String>)> = Vec::new();
+    let mut access: Vec<AccessRow> = Vec::new();
     for row in rows {
         let h: Header<'_> = extract::header(&row.leaf).map_err(|e| corrupt_leaf(row, e))?;
         let ts = sortable(&h.ts);
@@ -242,24 +280,26 @@ fn apply(conn: &Connection, rows: &[LeafRow]) -> Result<(), IndexError> {
             if h.kind == "agentrail.access" {
                 if let Some(a) = &b.access {
                     let s = |k: &str| a.get(k).and_then(|v| v.as_str()).map(str::to_string);
-                    access.push((
-                        row.leaf_index,
+                    access.push(AccessRow {
+                        leaf_index: row.leaf_index,
                         ts,
-                        s("by").unwrap_or_default(),
-                        s("key_id"),
-                        s("read").unwrap_or_default(),
-                        s("target"),
-                    ));
+                        reader: s("by").unwrap_or_default(),
+                        key_id: s("key_id"),
+                        read: s("read").unwrap_or_default(),
+                        target: s("target"),
+                    });
                 }
             }
             continue;
         }
-        let session = match sessions.get_mut(h.session_id.as_ref()) {
+        let (_, session) = match sessions.get_mut(h.session_id.as_ref()) {
             Some(s) => s,
             None => {
-                let s = load_session(conn, &h.session_id)?
-                    .unwrap_or_else(|| Session::new(row.leaf_index, &h, &ts));
-                sessions.entry(h.session_id.to_string()).or_insert(s)
+                let entry = match load_session(conn, &h.session_id)? {
+                    Some(s) => (Some(Columns::of(&s)), s),
+                    None => (None, Session::new(row.leaf_index, &h, &ts)),
+                };
+                sessions.entry(h.session_id.to_string()).or_insert(entry)
             }
         };
         session.apply(row.leaf_index, &h, &b, &ts);
@@ -281,28 +321,40 @@ fn apply(conn: &Connection, rows: &[LeafRow]) -> Result<(), IndexError> {
         }
     }
     let mut put = conn.prepare_cached(
-        "INSERT OR REPLACE INTO sessions (session_id, agent_id, principal, trigger_type, \
+        // An upsert, not a replace: SQLite then rewrites only the indexes whose columns changed.
+        "INSERT INTO sessions (session_id, agent_id, principal, trigger_type, \
          initiator, request_id, conversation_id, status, started_at, state) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+         ON CONFLICT (session_id) DO UPDATE SET agent_id = excluded.agent_id, \
+         principal = excluded.principal, trigger_type = excluded.trigger_type, \
+         initiator = excluded.initiator, request_id = excluded.request_id, \
+         conversation_id = excluded.conversation_id, status = excluded.status, \
+         started_at = excluded.started_at, state = excluded.state",
     )?;
+    let mut put_state =
+        conn.prepare_cached("UPDATE sessions SET state = ?2 WHERE session_id = ?1")?;
     let mut sys = conn.prepare_cached(
         "INSERT OR IGNORE INTO session_systems (system, session_id) VALUES (?1, ?2)",
     )?;
-    for s in sessions.values() {
+    for (before, s) in sessions.values() {
         let state = serde_json::to_vec(s)
             .map_err(|e| IndexError::Corrupt(format!("encoding session {}: {e}", s.session_id)))?;
-        put.execute(params![
-            s.session_id,
-            s.agent_id,
-            s.principal,
-            s.trigger_type,
-            s.initiator,
-            s.request_id,
-            s.conversation_id,
-            s.status,
-            s.started_at(),
-            state
-        ])?;
+        if before.as_ref() == Some(&Columns::of(s)) {
+            put_state.execute(params![s.session_id, state])?;
+        } else {
+            put.execute(params![
+                s.session_id,
+                s.agent_id,
+                s.principal,
+                s.trigger_type,
+                s.initiator,
+                s.request_id,
+                s.conversation_id,
+                s.status,
+                s.started_at(),
+                state
+            ])?;
+        }
         for system in &s.systems {
             sys.execute([system, &s.session_id])?;
         }
@@ -318,8 +370,15 @@ fn apply(conn: &Connection, rows: &[LeafRow]) -> Result<(), IndexError> {
         "INSERT OR IGNORE INTO access (leaf_index, ts, reader, key_id, read, target) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
-    for (leaf, ts, reader, key, read, target) in &access {
-        put_access.execute(params![*leaf as i64, ts, reader, key, read, target])?;
+    for a in &access {
+        put_access.execute(params![
+            a.leaf_index as i64,
+            a.ts,
+            a.reader,
+            a.key_id,
+            a.read,
+            a.target
+        ])?;
     }
     Ok(())
 }

@@ -66,16 +66,9 @@ fn start(id: &str, session: &str, agent: &str, ts: &str, initiator: &str) -> Val
     )
 }
 
-fn action(
-    id: &str,
-    session: &str,
-    agent: &str,
-    ts: &str,
-    kind: &str,
-    system: &str,
-    resource: &str,
-    status: &str,
-) -> Value {
+/// An action: `what` is (type, system, resource, status).
+fn action(id: &str, session: &str, agent: &str, ts: &str, what: [&str; 4]) -> Value {
+    let [kind, system, resource, status] = what;
     ev(
         id,
         session,
@@ -133,10 +126,7 @@ fn agent_and_intent_come_from_the_outermost_start_whatever_the_arrival_order() {
             "s1",
             "service:tools",
             "2026-11-24T10:00:03Z",
-            "tool_call",
-            "jira",
-            "PROJ-1",
-            "ok",
+            ["tool_call", "jira", "PROJ-1", "ok"],
         );
         e["span_id"] = json!("00000000000000c1");
         e["parent_span_id"] = json!("00000000000000b1");
@@ -200,10 +190,7 @@ fn a_session_without_its_start_is_still_a_session_marked_missing_intent() {
             "orphan",
             "svc-bot",
             "2026-11-24T10:00:00Z",
-            "read",
-            "s3",
-            "bucket/key",
-            "denied",
+            ["read", "s3", "bucket/key", "denied"],
         )],
     );
     let index = caught_up(dir.path());
@@ -271,10 +258,12 @@ fn filters_and_pagination_walk_every_session_once_newest_first() {
             &s,
             agent,
             &format!("2026-11-24T10:{i:02}:01Z"),
-            "read",
-            if i % 5 == 0 { "payroll" } else { "crm" },
-            &format!("acct-{}", i % 3),
-            "ok",
+            [
+                "read",
+                if i % 5 == 0 { "payroll" } else { "crm" },
+                &format!("acct-{}", i % 3),
+                "ok",
+            ],
         ));
     }
     append(dir.path(), &events);
