@@ -1,7 +1,7 @@
 //! The command line, as clap types. Verb and flag names here are contracts: scripts and other
 //! tools are built against them.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -50,6 +50,13 @@ pub enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand, name = "api-keys")]
     ApiKeys(ApiKeysCommand),
+    /// List agent runs (sessions), newest first, with filters.
+    Sessions(SessionsArgs),
+    /// Tell one agent run: intent, scope, decisions, outcome, with its inclusion verified.
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// Rebuild the session index (DATA/index.sqlite) from the ledger alone.
+    Reindex,
     /// Ingest the bundled example agent events, verify them and show what to try next.
     Demo(DemoArgs),
     /// Benchmarks (docs/benchmarks.md).
@@ -163,6 +170,86 @@ pub struct VerifyArgs {
     /// Leaves per read transaction.
     #[arg(long, default_value_t = 10_000, hide = true)]
     pub chunk: usize,
+}
+
+/// How `sessions` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
+}
+
+/// How `session show` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
+    Text,
+    Json,
+    Md,
+}
+
+/// The filters of `sessions`: each is an exact match, except `--from` and `--to`, which bound
+/// when a session started. Their names are the HTTP API's query parameters.
+#[derive(Debug, Args)]
+pub struct SessionsArgs {
+    /// Sessions of this agent.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Sessions started by this initiator (`trigger.initiator`).
+    #[arg(long)]
+    pub initiator: Option<String>,
+    /// Sessions whose trigger type is this: user, schedule, system or agent.
+    #[arg(long)]
+    pub trigger: Option<String>,
+    /// Sessions that ended so (succeeded, failed, cancelled, partial), or `open`.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Sessions that started at or after this time (RFC 3339, or a date: midnight UTC).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Sessions that started before this time (RFC 3339, or a date: midnight UTC).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Sessions that acted on this system.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Sessions that touched this resource (or resource id).
+    #[arg(long)]
+    pub resource: Option<String>,
+    /// Sessions that served this external request id.
+    #[arg(long)]
+    pub request_id: Option<String>,
+    /// Sessions of this conversation.
+    #[arg(long)]
+    pub conversation_id: Option<String>,
+    /// Sessions that acted as this principal.
+    #[arg(long)]
+    pub principal: Option<String>,
+    /// Sessions per page, 1 to 1000 (default 50).
+    #[arg(long)]
+    pub limit: Option<String>,
+    /// The cursor a previous page printed: the next page.
+    #[arg(long)]
+    pub cursor: Option<String>,
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Tell one session, or every session that served a request id (newest first).
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The session id.
+    #[arg(required_unless_present = "request", conflicts_with = "request")]
+    pub id: Option<String>,
+    /// Show the sessions that served this external request id instead.
+    #[arg(long)]
+    pub request: Option<String>,
+    #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+    pub format: ShowFormat,
 }
 
 #[derive(Debug, Args)]

@@ -10,9 +10,10 @@ mod prove;
 mod read;
 mod remote;
 mod serve;
+mod session;
 mod verify;
 
-use crate::cli::{Cli, Command, EventCommand};
+use crate::cli::{Cli, Command, EventCommand, SessionCommand};
 use crate::exit::Exit;
 use agentrail_store::clock::SystemClock;
 use agentrail_store::{InitOptions, Ledger};
@@ -34,6 +35,9 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Key => read::key(data),
         Command::Serve(a) => serve::run(data, &a),
         Command::ApiKeys(c) => apikeys::run(data, &c),
+        Command::Sessions(a) => session::sessions(data, &a),
+        Command::Session(SessionCommand::Show(a)) => session::show(data, &a),
+        Command::Reindex => session::reindex(data),
         Command::Demo(_) => demo::run(data),
         Command::Bench(a) => bench::run(&a),
     }
