@@ -19,7 +19,7 @@ use std::path::Path;
 /// The index's format; an index of another format is rebuilt.
 pub const FORMAT: &str = "1";
 /// Leaves indexed per transaction.
-pub const CHUNK: usize = 20_000;
+pub const CHUNK: usize = 100_000;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS index_meta (
@@ -104,7 +104,7 @@ impl Index {
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         let _: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         conn.execute_batch(
-            "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
+            "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-262144; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=16384;",
         )?;
         #[cfg(unix)]
         {
