@@ -67,7 +67,12 @@ CREATE TABLE IF NOT EXISTS access (
     target     TEXT
 );
 CREATE INDEX IF NOT EXISTS access_by_reader ON access(reader, leaf_index);
-CREATE INDEX IF NOT EXISTS access_by_target ON access(target, leaf_index);
+-- Every item a read showed: its target and each session in its answer.
+CREATE TABLE IF NOT EXISTS access_refs (
+    target     TEXT NOT NULL,
+    leaf_index INTEGER NOT NULL,
+    PRIMARY KEY (target, leaf_index)
+) WITHOUT ROWID;
 "#;
 
 const INDEXED: &str = "indexed";
@@ -207,7 +212,7 @@ fn write_meta(conn: &Connection, key: &str, value: &str) -> Result<(), IndexErro
 fn clear(conn: &Connection) -> Result<(), IndexError> {
     conn.execute_batch(
         "DELETE FROM sessions; DELETE FROM session_systems; DELETE FROM resource_refs; \
-         DELETE FROM access; DELETE FROM index_meta;",
+         DELETE FROM access; DELETE FROM access_refs; DELETE FROM index_meta;",
     )?;
     Ok(())
 }
@@ -220,6 +225,8 @@ struct AccessRow {
     key_id: Option<String>,
     read: String,
     target: Option<String>,
+    /// The target and every session the answer showed.
+    refs: Vec<String>,
 }
 
 /// The filter columns of a session row.
@@ -280,7 +287,13 @@ fn apply(conn: &Connection, rows: &[LeafRow]) -> Result<(), IndexError> {
             if h.kind == "agentrail.access" {
                 if let Some(a) = &b.access {
                     let s = |k: &str| a.get(k).and_then(|v| v.as_str()).map(str::to_string);
+                    let mut refs: Vec<String> = s("target").into_iter().collect();
+                    if let Some(shown) = a.pointer("/returned/sessions").and_then(|v| v.as_array())
+                    {
+                        refs.extend(shown.iter().filter_map(|v| v.as_str()).map(str::to_string));
+                    }
                     access.push(AccessRow {
+                        refs,
                         leaf_index: row.leaf_index,
                         ts,
                         reader: s("by").unwrap_or_default(),
@@ -370,7 +383,12 @@ fn apply(conn: &Connection, rows: &[LeafRow]) -> Result<(), IndexError> {
         "INSERT OR IGNORE INTO access (leaf_index, ts, reader, key_id, read, target) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
+    let mut put_access_ref = conn
+        .prepare_cached("INSERT OR IGNORE INTO access_refs (target, leaf_index) VALUES (?1, ?2)")?;
     for a in &access {
+        for r in &a.refs {
+            put_access_ref.execute(params![r, a.leaf_index as i64])?;
+        }
         put_access.execute(params![
             a.leaf_index as i64,
             a.ts,

@@ -293,7 +293,8 @@ impl Index {
     }
 
     /// Access records, newest first, optionally only one reader's (`by`, e.g. `key:3d91...`)
-    /// or only reads of one target (a session id, event id, request id or resource).
+    /// or only the reads that showed one item: reads that named it as their target (a session
+    /// id, event id, request id or resource), and reads whose answer showed that session.
     pub fn access(
         &self,
         reader: Option<&str>,
@@ -311,11 +312,17 @@ impl Index {
                 })?,
             None => i64::MAX,
         };
-        let mut stmt = self.conn.prepare_cached(
+        let sql = if target.is_some() {
+            "SELECT a.leaf_index, a.ts, a.reader, a.key_id, a.read, a.target \
+             FROM access_refs r JOIN access a ON a.leaf_index = r.leaf_index \
+             WHERE r.target = ?3 AND r.leaf_index < ?1 AND (?2 IS NULL OR a.reader = ?2) \
+             ORDER BY r.leaf_index DESC LIMIT ?4"
+        } else {
             "SELECT leaf_index, ts, reader, key_id, read, target FROM access \
-             WHERE leaf_index < ?1 AND (?2 IS NULL OR reader = ?2) AND (?3 IS NULL OR target = ?3) \
-             ORDER BY leaf_index DESC LIMIT ?4",
-        )?;
+             WHERE leaf_index < ?1 AND (?2 IS NULL OR reader = ?2) AND ?3 IS NULL \
+             ORDER BY leaf_index DESC LIMIT ?4"
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map(
             rusqlite::params![before, reader, target, (limit + 1) as i64],
             |r| {

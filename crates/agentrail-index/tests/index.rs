@@ -228,11 +228,32 @@ fn internal_records_never_form_sessions() {
         })
         .unwrap();
     assert!(all.items.iter().all(|s| s.agent_id != "agentrail"));
+    {
+        // A list read names no target, but its answer showed the session's summary.
+        let mut ledger = Ledger::open(dir.path(), "test", Arc::new(SystemClock)).unwrap();
+        ledger
+            .append_internal(
+                "agentrail.access",
+                json!({"by": "key:fedcba9876543210", "read": "sessions", "returned": {"sessions": ["sess-47892-renewals", "sess-triage-88121"], "events": 0}}),
+            )
+            .unwrap();
+    }
+    let index = caught_up(dir.path());
     let reads = index
         .access(None, Some("sess-47892-renewals"), None, None)
         .unwrap();
-    assert_eq!(reads.items.len(), 1);
-    assert_eq!(reads.items[0].reader, "key:0123456789abcdef");
+    let readers: Vec<_> = reads.items.iter().map(|r| r.reader.as_str()).collect();
+    assert_eq!(readers, ["key:fedcba9876543210", "key:0123456789abcdef"]);
+    let one = index
+        .access(
+            Some("key:0123456789abcdef"),
+            Some("sess-triage-88121"),
+            None,
+            None,
+        )
+        .unwrap();
+    assert!(one.items.is_empty());
+    assert_eq!(index.access(None, None, None, None).unwrap().items.len(), 2);
 }
 
 #[test]

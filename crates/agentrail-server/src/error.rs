@@ -92,6 +92,19 @@ impl From<agentrail_store::LedgerError> for ApiError {
     }
 }
 
+impl From<agentrail_index::IndexError> for ApiError {
+    fn from(e: agentrail_index::IndexError) -> Self {
+        use agentrail_index::IndexError as I;
+        match e {
+            I::Invalid { field, reason } => ApiError::BadRequest(format!("{field}: {reason}")),
+            I::NotFound(m) => ApiError::NotFound(m),
+            I::Ledger(e) => ApiError::from(e),
+            I::Corrupt(m) => ApiError::Internal(format!("session index: {m}")),
+            other => ApiError::Internal(format!("session index: {other}")),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();

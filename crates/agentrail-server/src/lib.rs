@@ -1,22 +1,35 @@
 //! agentrail-server: the collector. The only crate that serves HTTP and decodes OTLP.
 //!
 //! It turns requests into validated, redacted events and hands them to the ledger's single
-//! writer; it answers only after the writer reports the batch durably committed.
+//! writer; it answers only after the writer reports the batch durably committed. It also serves
+//! what was recorded ([`read`]): sessions from the session index, which its own thread keeps
+//! level with the ledger ([`indexer`]), and events and proofs from the ledger.
 //!
-//! Architecture invariants: no handler touches the database (everything goes through
-//! [`agentrail_store::writer::Writer`]); nothing is acknowledged before its durable commit;
-//! every value is redacted before it is canonicalized, hashed or stored; request bodies are read
-//! and decompressed only through the caps in [`body::Limits`].
+//! Architecture invariants:
+//! - everything that writes to the ledger goes through [`agentrail_store::writer::Writer`];
+//!   reads use the pooled read connections of [`pool`], only on the blocking pool, never on the
+//!   async workers, and no handler opens a connection of its own;
+//! - nothing is acknowledged before its durable commit;
+//! - every read that shows events, sessions or access records is recorded in the ledger (an
+//!   `agentrail.access` record) before it is answered, and fails with nothing returned when it
+//!   cannot be;
+//! - the session index is never on the append path: an indexing error delays reads, never
+//!   ingest;
+//! - every value is redacted before it is canonicalized, hashed or stored;
+//! - request bodies are read and decompressed only through the caps in [`body::Limits`].
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod indexer;
 pub mod ingest;
 pub mod metrics;
 pub mod otlp;
 pub mod otlp_http;
+pub mod pool;
+pub mod read;
 pub mod redact;
 pub mod serve;
 
@@ -49,6 +62,10 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     /// Requests being parsed, sealed or committed at once (bounds memory under load).
     pub inflight: Arc<Semaphore>,
+    /// Read connections, and how far the session index has caught up.
+    pub reads: pool::ReadPool,
+    /// Whether reads of agent data are recorded in the log ([`serve::ServeOptions::audit_reads`]).
+    pub audit_reads: bool,
 }
 
 impl std::ops::Deref for AppState {
@@ -111,6 +128,15 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .route("/api/v1/events", post(ingest::post_events))
+        .route("/api/v1/events/{id}", get(read::get_event))
+        .route("/api/v1/events/{id}/proof", get(read::get_proof))
+        .route("/api/v1/sessions", get(read::list_sessions))
+        .route("/api/v1/sessions/{id}", get(read::get_session))
+        .route("/api/v1/requests/{id}", get(read::get_request))
+        .route("/api/v1/resources", get(read::get_resource))
+        .route("/api/v1/access", get(read::list_access))
+        .route("/api/v1/checkpoint", get(read::get_checkpoint))
+        .route("/api/v1/consistency", get(read::get_consistency))
         .route("/v1/traces", post(otlp_http::post_traces))
         .route(
             "/api/v1/admin/api-keys",

@@ -4,7 +4,9 @@
 
 use crate::auth::Auth;
 use crate::body::Limits;
+use crate::indexer::{Indexer, Signals};
 use crate::metrics::Metrics;
+use crate::pool::ReadPool;
 use crate::redact::{PolicyConfig, Redactor};
 use crate::{router, AppState, Inner};
 use agentrail_store::clock::{Clock, SystemClock};
@@ -34,6 +36,9 @@ pub struct ServeOptions {
     /// After the stop signal, how long requests in flight may take to finish before their
     /// connections are closed (what they had queued is still committed; they are not answered).
     pub shutdown_timeout: std::time::Duration,
+    /// Record every read of agent data in the log (`agentrail.access`). Only the benchmark that
+    /// measures what auditing costs turns it off; the server warns loudly when it is off.
+    pub audit_reads: bool,
 }
 
 impl Default for ServeOptions {
@@ -47,6 +52,7 @@ impl Default for ServeOptions {
             rate_limit: None,
             checkpoint_interval_ms: 1000,
             shutdown_timeout: std::time::Duration::from_secs(10),
+            audit_reads: true,
         }
     }
 }
@@ -96,15 +102,36 @@ pub fn load_redactor(data: &Path, path: Option<&Path>) -> Result<Redactor, Serve
     .map_err(|e| ServeError::Config(format!("redaction policy: {e}")))
 }
 
-/// Starts the writer thread on `ledger` and builds the handlers' state. Join the returned
-/// handle (after dropping every clone of the state) to get the ledger back.
+/// The threads behind a running state: the writer and the session indexer.
+#[derive(Debug)]
+pub struct Background {
+    writer: std::thread::JoinHandle<Ledger>,
+    indexer: Indexer,
+}
+
+impl Background {
+    /// Stops the indexer, then waits for the writer thread to end and returns the ledger. The
+    /// writer ends after [`agentrail_store::writer::Writer::stop`], or once every handle to it
+    /// (every clone of the state) is dropped.
+    pub fn join(self) -> Result<Ledger, ServeError> {
+        self.indexer.stop();
+        self.writer
+            .join()
+            .map_err(|_| ServeError::Config("the writer thread panicked".into()))
+    }
+}
+
+/// Starts the writer thread on `ledger` (of the data directory `data`) and the session indexer,
+/// and builds the handlers' state. [`Background::join`] (after stopping the writer) gives the
+/// ledger back.
 pub fn build_state(
+    data: &Path,
     ledger: Ledger,
     redactor: Arc<Redactor>,
     keys: Vec<agentrail_store::backend::ApiKeyRow>,
     admin_token: Option<String>,
     opts: &ServeOptions,
-) -> (AppState, std::thread::JoinHandle<Ledger>) {
+) -> Result<(AppState, Background), ServeError> {
     let clock = ledger.clock();
     let (writer, writer_thread) = writer::spawn(
         ledger,
@@ -113,6 +140,18 @@ pub fn build_state(
             ..WriterConfig::default()
         },
     );
+    let (indexed_tx, indexed_rx) = tokio::sync::watch::channel(0);
+    let signals = Arc::new(Signals::default());
+    let indexer = match Indexer::spawn(data, writer.tree_size_watch(), indexed_tx, signals.clone())
+    {
+        Ok(i) => i,
+        Err(e) => {
+            // Give the ledger back before failing, so the writer lock is released.
+            writer.stop();
+            let _ = writer_thread.join();
+            return Err(io("starting the session indexer thread")(e));
+        }
+    };
     let state = AppState::new(Inner {
         writer,
         auth: Auth::new(
@@ -126,8 +165,16 @@ pub fn build_state(
         metrics: Metrics::default(),
         clock,
         inflight: Arc::new(Semaphore::new(opts.max_inflight.max(1))),
+        reads: ReadPool::new(data, indexed_rx, signals),
+        audit_reads: opts.audit_reads,
     });
-    (state, writer_thread)
+    Ok((
+        state,
+        Background {
+            writer: writer_thread,
+            indexer,
+        },
+    ))
 }
 
 /// Runs the collector until `shutdown` completes.
@@ -166,10 +213,27 @@ pub async fn run(
     let info_path = DataDir::new(data).server_info();
     write_private(&info_path, &server_info_json(local, &admin_token))?;
 
-    let (state, writer_thread) =
-        build_state(ledger, Arc::new(redactor), keys, Some(admin_token), &opts);
+    let (state, background) = match build_state(
+        data,
+        ledger,
+        Arc::new(redactor),
+        keys,
+        Some(admin_token),
+        &opts,
+    ) {
+        Ok(built) => built,
+        Err(e) => {
+            let _ = std::fs::remove_file(&info_path);
+            return Err(e);
+        }
+    };
     tracing::info!(data = %data.display(), origin = %origin, tree_size = size, "opened the ledger");
     tracing::info!(verifier_key = %vkey, "checkpoints are signed with this key");
+    if !opts.audit_reads {
+        tracing::warn!(
+            "read auditing is OFF: reads of agent data are NOT recorded in the log (a benchmark setting; never use it in production)"
+        );
+    }
     if active == 0 {
         tracing::warn!(listen = %local, "no API keys exist: accepting unauthenticated requests, on loopback only");
     } else {
@@ -215,10 +279,9 @@ pub async fn run(
     tokio::task::spawn_blocking(move || writer.stop())
         .await
         .map_err(|e| ServeError::Config(format!("stopping the writer: {e}")))?;
-    let ledger = tokio::task::spawn_blocking(move || writer_thread.join())
+    let ledger = tokio::task::spawn_blocking(move || background.join())
         .await
-        .map_err(|e| ServeError::Config(format!("joining the writer: {e}")))?
-        .map_err(|_| ServeError::Config("the writer thread panicked".into()))?;
+        .map_err(|e| ServeError::Config(format!("joining the writer: {e}")))??;
     tracing::info!(
         tree_size = ledger.size(),
         "stopped; every acknowledged event is committed"

@@ -5,6 +5,9 @@
 //! transaction, and only then answers each caller. Under load many callers share one fsync;
 //! when idle a lone batch commits at once. The queue is bounded: when it is full, callers are
 //! told so at once ([`LedgerError::QueueFull`]) rather than being accepted and later dropped.
+//!
+//! The tree size is published after every commit ([`TreeSize`]); threads that derive data from
+//! the log (the server's session indexer) wait on it instead of polling the database.
 
 use crate::backend::CheckpointRow;
 use crate::clock::Clock;
@@ -13,9 +16,9 @@ use crate::LedgerError;
 use agentrail_core::event::ValidEvent;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Called once with the outcome of a submitted batch, after its commit is durable (or failed).
 pub type Reply = Box<dyn FnOnce(Result<Vec<AppendOutcome>, LedgerError>) + Send>;
@@ -55,8 +58,72 @@ impl Default for WriterConfig {
 pub struct Writer {
     tx: SyncSender<Job>,
     depth: Arc<AtomicUsize>,
-    size: Arc<AtomicU64>,
+    size: TreeSize,
     clock: Arc<dyn Clock>,
+}
+
+/// The tree size after the last commit, as the writer publishes it, and a way to wait for it to
+/// grow. Cloning it does not keep the writer alive (unlike a [`Writer`] handle).
+#[derive(Clone)]
+pub struct TreeSize {
+    inner: Arc<Published>,
+}
+
+#[derive(Default)]
+struct Published {
+    size: AtomicU64,
+    /// Held only to pair a waiter's check with the writer's wake-up, so no wake-up is lost.
+    lock: Mutex<()>,
+    grew: Condvar,
+}
+
+impl std::fmt::Debug for TreeSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("TreeSize").field(&self.get()).finish()
+    }
+}
+
+impl TreeSize {
+    fn new(size: u64) -> TreeSize {
+        let inner = Published::default();
+        inner.size.store(size, Ordering::SeqCst);
+        TreeSize {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The tree size after the last commit.
+    pub fn get(&self) -> u64 {
+        self.inner.size.load(Ordering::SeqCst)
+    }
+
+    /// Blocks until the tree size is larger than `seen` or `timeout` has passed, and returns the
+    /// tree size then.
+    pub fn wait_beyond(&self, seen: u64, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        // A poisoned lock guards no data: waiting on it is still sound.
+        let mut guard = self.inner.lock.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let now = self.get();
+            let left = deadline.saturating_duration_since(Instant::now());
+            if now > seen || left.is_zero() {
+                return now;
+            }
+            guard = match self.inner.grew.wait_timeout(guard, left) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+
+    /// Publishes a new size; wakes the waiters when it changed. One uncontended lock per group
+    /// commit, never per event.
+    fn publish(&self, size: u64) {
+        if self.inner.size.swap(size, Ordering::SeqCst) != size {
+            drop(self.inner.lock.lock().unwrap_or_else(|p| p.into_inner()));
+            self.inner.grew.notify_all();
+        }
+    }
 }
 
 impl std::fmt::Debug for Writer {
@@ -74,7 +141,7 @@ pub fn spawn(ledger: Ledger, config: WriterConfig) -> (Writer, JoinHandle<Ledger
     let depth = Arc::new(AtomicUsize::new(0));
     let d = depth.clone();
     let clock = ledger.clock();
-    let size = Arc::new(AtomicU64::new(ledger.size()));
+    let size = TreeSize::new(ledger.size());
     let s = size.clone();
     let handle = std::thread::Builder::new()
         .name("agentrail-writer".into())
@@ -164,7 +231,12 @@ impl Writer {
 
     /// The tree size after the last commit.
     pub fn tree_size(&self) -> u64 {
-        self.size.load(Ordering::SeqCst)
+        self.size.get()
+    }
+
+    /// The published tree size, to wait on for commits without holding the writer open.
+    pub fn tree_size_watch(&self) -> TreeSize {
+        self.size.clone()
     }
 
     /// Batches waiting in the queue.
@@ -177,7 +249,7 @@ fn run(
     mut ledger: Ledger,
     rx: Receiver<Job>,
     depth: Arc<AtomicUsize>,
-    size: Arc<AtomicU64>,
+    size: TreeSize,
     config: WriterConfig,
 ) -> Ledger {
     let tick = Duration::from_millis(200);
@@ -230,27 +302,27 @@ fn run(
     ledger
 }
 
-fn run_other(ledger: &mut Ledger, job: Job, size: &AtomicU64) {
+fn run_other(ledger: &mut Ledger, job: Job, size: &TreeSize) {
     match job {
         Job::Checkpoint(tx) => {
             let _ = tx.send(ledger.checkpoint_now());
         }
         Job::Exec(f) => {
             f(ledger);
-            size.store(ledger.size(), Ordering::SeqCst);
+            size.publish(ledger.size());
         }
         Job::Append { .. } | Job::Stop => unreachable!("handled by the caller"),
     }
 }
 
-fn commit_group(ledger: &mut Ledger, appends: Vec<(Prepared, Reply)>, size: &AtomicU64) {
+fn commit_group(ledger: &mut Ledger, appends: Vec<(Prepared, Reply)>, size: &TreeSize) {
     if appends.is_empty() {
         return;
     }
     let (batches, replies): (Vec<Prepared>, Vec<Reply>) = appends.into_iter().unzip();
     let result = ledger.append_prepared(&batches);
     // Published before anyone is answered, so an answer never reports an older size.
-    size.store(ledger.size(), Ordering::SeqCst);
+    size.publish(ledger.size());
     match result {
         Ok(outcomes) => {
             for (reply, out) in replies.into_iter().zip(outcomes) {
@@ -264,7 +336,7 @@ fn commit_group(ledger: &mut Ledger, appends: Vec<(Prepared, Reply)>, size: &Ato
                 let r = ledger
                     .append_prepared(std::slice::from_ref(&batch))
                     .map(|mut o| o.pop().unwrap_or_default());
-                size.store(ledger.size(), Ordering::SeqCst);
+                size.publish(ledger.size());
                 reply(r);
             }
         }
@@ -273,5 +345,28 @@ fn commit_group(ledger: &mut Ledger, appends: Vec<(Prepared, Reply)>, size: &Ato
                 reply(Err(e));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiter_wakes_when_the_size_grows_and_not_before() {
+        let size = TreeSize::new(3);
+        // Nothing grows: the wait ends at its timeout with the same size.
+        assert_eq!(size.wait_beyond(3, Duration::from_millis(20)), 3);
+        // Already beyond: no wait at all.
+        assert_eq!(size.wait_beyond(2, Duration::from_secs(3600)), 3);
+        let waiter = {
+            let size = size.clone();
+            std::thread::spawn(move || size.wait_beyond(3, Duration::from_secs(3600)))
+        };
+        // Publishing the same size wakes nobody; a larger one wakes the waiter.
+        size.publish(3);
+        size.publish(5);
+        assert_eq!(waiter.join().expect("the waiter"), 5);
+        assert_eq!(size.get(), 5);
     }
 }

@@ -5,7 +5,7 @@
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 use agentrail_server::redact::Redactor;
-use agentrail_server::serve::{build_state, load_redactor, ServeOptions};
+use agentrail_server::serve::{build_state, load_redactor, Background, ServeOptions};
 use agentrail_server::{router, AppState};
 use agentrail_store::backend::{ApiKeyRow, Backend, LeafRow};
 use agentrail_store::clock::SystemClock;
@@ -31,7 +31,7 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 /// A collector over a fresh ledger.
 pub struct Server {
     pub state: AppState,
-    writer: std::thread::JoinHandle<Ledger>,
+    background: Background,
     dir: tempfile::TempDir,
 }
 
@@ -43,19 +43,30 @@ impl Server {
 
     /// With these key rows known to the server (they need not be in the ledger).
     pub fn with_keys(opts: ServeOptions, keys: Vec<ApiKeyRow>) -> Server {
-        Server::build(opts, keys, &[]).0
+        Server::build(opts, keys, &[], |_| ()).0
     }
 
     /// As `serve` starts: keys created in the ledger first (`agentrail api-keys create`), then
     /// every stored key handed to the server. Returns the server and (key text, id) per role.
     pub fn with_stored_keys(opts: ServeOptions, roles: &[&str]) -> (Server, Vec<(String, String)>) {
-        Server::build(opts, Vec::new(), roles)
+        Server::build(opts, Vec::new(), roles, |_| ())
+    }
+
+    /// [`Server::with_stored_keys`], with `prepare` run on the data directory just before the
+    /// server starts.
+    pub fn with_stored_keys_and(
+        opts: ServeOptions,
+        roles: &[&str],
+        prepare: impl FnOnce(&Path),
+    ) -> (Server, Vec<(String, String)>) {
+        Server::build(opts, Vec::new(), roles, prepare)
     }
 
     fn build(
         opts: ServeOptions,
         mut keys: Vec<ApiKeyRow>,
         stored_roles: &[&str],
+        prepare: impl FnOnce(&Path),
     ) -> (Server, Vec<(String, String)>) {
         let dir = tempfile::tempdir().expect("creating a temporary directory");
         Ledger::init(
@@ -79,14 +90,24 @@ impl Server {
             keys.extend(ledger.api_keys().expect("reading the keys"));
         }
         let redactor = load_redactor(dir.path(), None).expect("redaction policy");
-        let (state, writer) = build_state(
+        prepare(dir.path());
+        let (state, background) = build_state(
+            dir.path(),
             ledger,
             Arc::new(redactor),
             keys,
             Some(LOCAL_ADMIN.into()),
             &opts,
-        );
-        (Server { state, writer, dir }, created)
+        )
+        .expect("starting the writer and the indexer");
+        (
+            Server {
+                state,
+                background,
+                dir,
+            },
+            created,
+        )
     }
 
     pub fn dir(&self) -> &Path {
@@ -147,16 +168,22 @@ impl Server {
         self.state.writer.tree_size()
     }
 
-    /// Drops the state, joins the writer (which commits what is queued and signs a final
-    /// checkpoint), and verifies the store.
+    /// Drops the state, stops the indexer, joins the writer (which commits what is queued and
+    /// signs a final checkpoint), and verifies the store.
     pub async fn finish(self) -> Store {
-        let Server { state, writer, dir } = self;
+        let Server {
+            state,
+            background,
+            dir,
+        } = self;
         drop(state);
-        let joined =
-            tokio::time::timeout(PATIENCE, tokio::task::spawn_blocking(move || writer.join()))
-                .await
-                .expect("the writer did not stop: a clone of the state is still alive")
-                .expect("joining the writer");
+        let joined = tokio::time::timeout(
+            PATIENCE,
+            tokio::task::spawn_blocking(move || background.join()),
+        )
+        .await
+        .expect("the writer did not stop: a clone of the state is still alive")
+        .expect("joining the writer");
         drop(joined.expect("the writer thread panicked"));
         let store = Store { dir };
         let report = verify(
