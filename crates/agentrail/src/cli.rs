@@ -280,6 +280,24 @@ pub enum BenchCommand {
     },
     /// Load on a collector: concurrent clients posting batches, durable acknowledgements timed.
     Load(LoadArgs),
+    /// Reconstruction latency through the HTTP API on a realistic store (10 million events).
+    Sessions(SessionsBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsBenchArgs {
+    /// Events in the generated store (about 38 per session).
+    #[arg(long, default_value_t = 10_000_000)]
+    pub events: u64,
+    /// Reuse the store an earlier run built under --dir instead of building it again.
+    #[arg(long)]
+    pub reuse: bool,
+    /// Timed requests per kind of question.
+    #[arg(long, default_value_t = 1000)]
+    pub requests: usize,
+    /// Run the server with read auditing off (for the comparison only).
+    #[arg(long)]
+    pub no_audit: bool,
 }
 
 #[derive(Debug, Args)]
@@ -345,6 +363,10 @@ pub struct ServeArgs {
     /// After SIGTERM, seconds to let requests in flight finish before closing them.
     #[arg(long, default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
+    /// Do not record reads in the log: only for `bench sessions --no-audit`, which measures
+    /// what auditing costs. Hidden, and the server warns when it is set.
+    #[arg(long, hide = true)]
+    pub no_read_audit: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,9 @@
 //!   real ingest pipeline (read, validate, seal, commit), from NDJSON held in memory.
 //! - `bench verify --events M`: builds a store of M events, then times a full `verify`
 //!   (MB/s of leaf and body data re-hashed).
+//! - `bench load`: a load generator for the collector (`bench_load.rs`).
+//! - `bench sessions`: reconstruction and lookup latency through the HTTP API on a store of ten
+//!   million events (`bench_sessions.rs`).
 //!
 //! Each run uses a fresh data directory under `--dir` (default: a temporary directory), so the
 //! figures include every fsync a real deployment pays.
@@ -94,6 +97,7 @@ pub fn run(args: &BenchArgs) -> Result<Exit> {
             );
         }
         BenchCommand::Load(a) => return super::bench_load::run(a),
+        BenchCommand::Sessions(a) => return super::bench_sessions::run(a, base),
         BenchCommand::Verify { events } => {
             let input = ndjson(*events);
             let (_guard, dir) = fresh_dir(base, "bench-verify")?;

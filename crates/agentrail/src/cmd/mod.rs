@@ -4,6 +4,7 @@
 mod apikeys;
 mod bench;
 mod bench_load;
+mod bench_sessions;
 mod demo;
 mod ingest;
 mod prove;

@@ -31,6 +31,7 @@ pub fn run(data: &Path, a: &ServeArgs) -> Result<Exit> {
         rate_limit: a.rate_limit,
         checkpoint_interval_ms: a.checkpoint_interval_ms,
         shutdown_timeout: std::time::Duration::from_secs(a.shutdown_timeout_secs),
+        audit_reads: !a.no_read_audit,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
