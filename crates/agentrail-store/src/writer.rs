@@ -72,6 +72,10 @@ pub struct TreeSize {
 #[derive(Default)]
 struct Published {
     size: AtomicU64,
+    /// The tree size after the last commit that appended a client event (a kind not starting
+    /// with `agentrail.`): what a reader of sessions must see indexed, without waiting for the
+    /// log's own records (a read's access record) to be indexed too.
+    client: AtomicU64,
     /// Held only to pair a waiter's check with the writer's wake-up, so no wake-up is lost.
     lock: Mutex<()>,
     grew: Condvar,
@@ -87,6 +91,7 @@ impl TreeSize {
     fn new(size: u64) -> TreeSize {
         let inner = Published::default();
         inner.size.store(size, Ordering::SeqCst);
+        inner.client.store(size, Ordering::SeqCst);
         TreeSize {
             inner: Arc::new(inner),
         }
@@ -95,6 +100,12 @@ impl TreeSize {
     /// The tree size after the last commit.
     pub fn get(&self) -> u64 {
         self.inner.size.load(Ordering::SeqCst)
+    }
+
+    /// The tree size after the last commit that appended a client event; never above
+    /// [`TreeSize::get`].
+    pub fn client(&self) -> u64 {
+        self.inner.client.load(Ordering::SeqCst)
     }
 
     /// Blocks until the tree size is larger than `seen` or `timeout` has passed, and returns the
@@ -234,6 +245,12 @@ impl Writer {
         self.size.get()
     }
 
+    /// The tree size after the last commit that appended a client event (not an `agentrail.*`
+    /// record): what the session index must hold for a reader to see every session so far.
+    pub fn client_tree_size(&self) -> u64 {
+        self.size.client()
+    }
+
     /// The published tree size, to wait on for commits without holding the writer open.
     pub fn tree_size_watch(&self) -> TreeSize {
         self.size.clone()
@@ -320,8 +337,18 @@ fn commit_group(ledger: &mut Ledger, appends: Vec<(Prepared, Reply)>, size: &Tre
         return;
     }
     let (batches, replies): (Vec<Prepared>, Vec<Reply>) = appends.into_iter().unzip();
+    let client = |b: &Prepared| {
+        b.events.iter().any(|e| {
+            !e.row
+                .kind
+                .starts_with(agentrail_core::event::INTERNAL_PREFIX)
+        })
+    };
     let result = ledger.append_prepared(&batches);
     // Published before anyone is answered, so an answer never reports an older size.
+    if batches.iter().any(client) {
+        size.inner.client.store(ledger.size(), Ordering::SeqCst);
+    }
     size.publish(ledger.size());
     match result {
         Ok(outcomes) => {
@@ -336,6 +363,9 @@ fn commit_group(ledger: &mut Ledger, appends: Vec<(Prepared, Reply)>, size: &Tre
                 let r = ledger
                     .append_prepared(std::slice::from_ref(&batch))
                     .map(|mut o| o.pop().unwrap_or_default());
+                if client(&batch) {
+                    size.inner.client.store(ledger.size(), Ordering::SeqCst);
+                }
                 size.publish(ledger.size());
                 reply(r);
             }
