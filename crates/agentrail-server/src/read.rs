@@ -189,18 +189,22 @@ impl AppState {
                 .on_read_conn(move |conn| f(&st, conn).map(|(answer, _)| answer))
                 .await;
         }
+        // A lookup that finds nothing is recorded too: probing for ids is a read attempt an
+        // auditor wants to see. Other errors (a bad argument, a broken index) read nothing.
         let (answer, committed) = self
             .on_read_conn(move |conn| {
-                let (answer, returned) = f(&st, conn)?;
+                let (answer, returned) = match f(&st, conn) {
+                    Ok((answer, returned)) => (Ok(answer), returned),
+                    Err(ApiError::NotFound(m)) => (Err(ApiError::NotFound(m)), Returned::default()),
+                    Err(e) => return Err(e),
+                };
                 let committed = st.record_read(&meta, &returned)?;
                 Ok((answer, committed))
             })
             .await?;
         match committed.await {
             Ok(Ok(out)) => match out.first() {
-                Some(AppendOutcome::Appended { .. } | AppendOutcome::Duplicate { .. }) => {
-                    Ok(answer)
-                }
+                Some(AppendOutcome::Appended { .. } | AppendOutcome::Duplicate { .. }) => answer,
                 other => {
                     tracing::error!(outcome = ?other, "an access record was not appended");
                     Err(unrecorded(
@@ -296,8 +300,17 @@ impl AppState {
         }
     }
 
-    /// Waits until the session index holds every leaf committed now.
+    /// Waits until the session index holds every client event committed now. The log's own
+    /// records (the access records of earlier reads) change no session, so a reader does not
+    /// wait for them.
     async fn index_level(&self) -> Result<(), ApiError> {
+        self.reads
+            .wait_indexed(self.writer.client_tree_size())
+            .await
+    }
+
+    /// Waits until the session index holds every leaf committed now, access records included.
+    async fn index_level_all(&self) -> Result<(), ApiError> {
         self.reads.wait_indexed(self.writer.tree_size()).await
     }
 }
@@ -618,7 +631,7 @@ pub async fn list_access(
     let reader = params.get("reader").map(str::to_string);
     let target = params.get("target").map(str::to_string);
     let cursor = params.get("cursor").map(str::to_string);
-    st.index_level().await?;
+    st.index_level_all().await?;
     let meta = ReadMeta::new(caller, "access", None, &uri);
     let answer = st
         .audited(meta, move |_, conn| {

@@ -523,8 +523,13 @@ async fn bad_parameters_are_400_naming_them_and_unknown_items_404() {
         let m = e.json()["error"]["message"].as_str().unwrap().to_string();
         assert!(m.contains(says), "{uri}: {m}");
     }
-    // A read that returns nothing records nothing.
-    assert_eq!(f.server.tree_size(), size);
+    // A bad argument reads nothing and records nothing; each lookup of an unknown id is a read
+    // attempt, recorded with nothing returned.
+    assert_eq!(f.server.tree_size(), size + 4);
+    let probes = f.get_json("/api/v1/access?target=no-such-session").await;
+    let rec = &probes["access"][0]["record"];
+    assert_eq!(rec["read"], "session");
+    assert_eq!(rec["returned"], json!({"sessions": [], "events": 0}));
     f.server.finish().await;
 }
 
@@ -729,10 +734,14 @@ async fn a_secret_in_a_read_url_is_redacted_in_its_access_record() {
         .expect_error(StatusCode::NOT_FOUND, "not_found");
     let f = f.server.finish().await;
     let records = f.events_of_kind("agentrail.access");
-    assert_eq!(records.len(), 1, "the failed read is not recorded");
+    assert_eq!(records.len(), 2, "the failed lookup is recorded too");
     let rec = &records[0]["body"]["access"];
     let query = rec["query"].as_str().unwrap();
     assert!(query.starts_with("agent=hmac-sha256:"), "{query}");
+    let probe = &records[1]["body"]["access"];
+    assert_eq!(probe["read"], "event");
+    let target = probe["target"].as_str().unwrap();
+    assert!(target.starts_with("hmac-sha256:"), "{target}");
     for leaf in f.leaves() {
         let bytes = [leaf.leaf, leaf.body.unwrap_or_default()].concat();
         assert!(
