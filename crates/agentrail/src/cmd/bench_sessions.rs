@@ -133,7 +133,11 @@ impl Run {
                 let _ = write!(
                     out,
                     r#""kind":"session.start","trigger":{{"type":"{trigger}","initiator":"{}","request_id":"req-{}","request":"prepare the renewal outreach for this week's enterprise accounts"}},"authorization":{{"decision":"{}","policy":"policy-{agent}-v3","permissions":["{system}:read","drafts:write"]}}}}"#,
-                    if trigger == "user" { "alice@acme.example" } else { "scheduler" },
+                    if trigger == "user" {
+                        "alice@acme.example"
+                    } else {
+                        "scheduler"
+                    },
                     self.n,
                     if self.denied { "deny" } else { "allow" }
                 );
@@ -439,11 +443,18 @@ fn time_gets(
         }
     }
     ms.sort_by(f64::total_cmp);
-    Ok((percentile(&ms, 0.5), percentile(&ms, 0.99), percentile(&ms, 1.0)))
+    Ok((
+        percentile(&ms, 0.5),
+        percentile(&ms, 0.99),
+        percentile(&ms, 1.0),
+    ))
 }
 
 pub fn run(a: &SessionsBenchArgs, base: Option<&Path>) -> Result<Exit> {
-    let root = base.map_or_else(|| std::env::temp_dir().join("agentrail-bench"), Path::to_path_buf);
+    let root = base.map_or_else(
+        || std::env::temp_dir().join("agentrail-bench"),
+        Path::to_path_buf,
+    );
     let data = root.join("bench-sessions");
     if !(a.reuse && DataDir::new(&data).db().exists()) {
         build(&data, a.events)?;
@@ -462,7 +473,12 @@ pub fn run(a: &SessionsBenchArgs, base: Option<&Path>) -> Result<Exit> {
         if a.no_audit { "OFF" } else { "on" }
     );
     let report = |what: &str, r: (f64, f64, f64)| -> Result<()> {
-        say!("  {what:<44} p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>7.2} ms", r.0, r.1, r.2);
+        say!(
+            "  {what:<44} p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>7.2} ms",
+            r.0,
+            r.1,
+            r.2
+        );
         Ok(())
     };
     report(
@@ -482,7 +498,10 @@ pub fn run(a: &SessionsBenchArgs, base: Option<&Path>) -> Result<Exit> {
     report(
         "sessions by agent, newest 50",
         time_gets(&agent, &url, &token, n, |_| {
-            format!("/api/v1/sessions?agent={}&limit=50", AGENTS[rng.below(AGENTS.len() as u64) as usize].0)
+            format!(
+                "/api/v1/sessions?agent={}&limit=50",
+                AGENTS[rng.below(AGENTS.len() as u64) as usize].0
+            )
         })?,
     )?;
     let mut rng = Rng(45);
@@ -502,14 +521,20 @@ pub fn run(a: &SessionsBenchArgs, base: Option<&Path>) -> Result<Exit> {
     report(
         "sessions that touched a customer",
         time_gets(&agent, &url, &token, n, |_| {
-            format!("/api/v1/sessions?resource={}", customer(rng.below(CUSTOMERS)))
+            format!(
+                "/api/v1/sessions?resource={}",
+                customer(rng.below(CUSTOMERS))
+            )
         })?,
     )?;
     let mut rng = Rng(47);
     report(
         "resource lookup (GET /resources?uri=)",
         time_gets(&agent, &url, &token, n, |_| {
-            format!("/api/v1/resources?uri={}&limit=100", customer(rng.below(CUSTOMERS)))
+            format!(
+                "/api/v1/resources?uri={}&limit=100",
+                customer(rng.below(CUSTOMERS))
+            )
         })?,
     )?;
     Ok(Exit::Success)
