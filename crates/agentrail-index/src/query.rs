@@ -295,15 +295,18 @@ impl Index {
     /// Access records, newest first, optionally only one reader's (`by`, e.g. `key:3d91...`)
     /// or only the reads that showed one item: reads that named it as their target (a session
     /// id, event id, request id or resource), and reads whose answer showed that session.
-    pub fn access(
-        &self,
-        reader: Option<&str>,
-        target: Option<&str>,
-        limit: Option<usize>,
-        cursor: Option<&str>,
-    ) -> Result<Page<AccessRef>, IndexError> {
-        let limit = limit.unwrap_or(100).clamp(1, MAX_LIMIT);
-        let before: i64 = match cursor {
+    pub fn access(&self, f: &AccessFilter) -> Result<Page<AccessRef>, IndexError> {
+        let limit = f.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
+        if let Some(r) = f.read.as_deref() {
+            if !READS.contains(&r) {
+                return Err(IndexError::Invalid {
+                    field: "read".into(),
+                    reason: format!("must be one of {}, not {r:?}", READS.join(", ")),
+                });
+            }
+        }
+        let (reader, target, read) = (f.reader.as_deref(), f.target.as_deref(), f.read.as_deref());
+        let before: i64 = match f.cursor.as_deref() {
             Some(c) => decode_cursor(c, 1)?[0]
                 .parse()
                 .map_err(|_| IndexError::Invalid {
@@ -316,15 +319,15 @@ impl Index {
             "SELECT a.leaf_index, a.ts, a.reader, a.key_id, a.read, a.target \
              FROM access_refs r JOIN access a ON a.leaf_index = r.leaf_index \
              WHERE r.target = ?3 AND r.leaf_index < ?1 AND (?2 IS NULL OR a.reader = ?2) \
-             ORDER BY r.leaf_index DESC LIMIT ?4"
+             AND (?5 IS NULL OR a.read = ?5) ORDER BY r.leaf_index DESC LIMIT ?4"
         } else {
             "SELECT leaf_index, ts, reader, key_id, read, target FROM access \
              WHERE leaf_index < ?1 AND (?2 IS NULL OR reader = ?2) AND ?3 IS NULL \
-             ORDER BY leaf_index DESC LIMIT ?4"
+             AND (?5 IS NULL OR read = ?5) ORDER BY leaf_index DESC LIMIT ?4"
         };
         let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map(
-            rusqlite::params![before, reader, target, (limit + 1) as i64],
+            rusqlite::params![before, reader, target, (limit + 1) as i64, read],
             |r| {
                 Ok(AccessRef {
                     leaf_index: r.get::<_, i64>(0)? as u64,
@@ -355,6 +358,24 @@ pub struct ResourceRef {
     pub leaf_index: u64,
     pub session_id: String,
     pub ts: String,
+}
+
+/// The kinds of read an access record names (`read`).
+pub const READS: &[&str] = &[
+    "session", "sessions", "request", "resource", "event", "proof", "access",
+];
+
+/// Filters of the access list; each is optional and they combine.
+#[derive(Debug, Clone, Default)]
+pub struct AccessFilter {
+    /// Only this reader's reads (`key:<id>`, `key:local-admin`, `anonymous-loopback`).
+    pub reader: Option<String>,
+    /// Only the reads that showed this item: named it, or showed that session.
+    pub target: Option<String>,
+    /// Only reads of this kind ([`READS`]).
+    pub read: Option<String>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
 }
 
 /// One indexed `agentrail.access` record.

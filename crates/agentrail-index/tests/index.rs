@@ -3,6 +3,7 @@
 //! reconstruction with verified inclusion.
 
 use agentrail_core::event::parse_client_event;
+use agentrail_index::query::AccessFilter;
 use agentrail_index::view;
 use agentrail_index::{Index, SessionFilter};
 use agentrail_store::clock::SystemClock;
@@ -240,20 +241,41 @@ fn internal_records_never_form_sessions() {
     }
     let index = caught_up(dir.path());
     let reads = index
-        .access(None, Some("sess-47892-renewals"), None, None)
+        .access(&AccessFilter {
+            target: Some("sess-47892-renewals".into()),
+            ..Default::default()
+        })
         .unwrap();
     let readers: Vec<_> = reads.items.iter().map(|r| r.reader.as_str()).collect();
     assert_eq!(readers, ["key:fedcba9876543210", "key:0123456789abcdef"]);
     let one = index
-        .access(
-            Some("key:0123456789abcdef"),
-            Some("sess-triage-88121"),
-            None,
-            None,
-        )
+        .access(&AccessFilter {
+            reader: Some("key:0123456789abcdef".into()),
+            target: Some("sess-triage-88121".into()),
+            ..Default::default()
+        })
         .unwrap();
     assert!(one.items.is_empty());
-    assert_eq!(index.access(None, None, None, None).unwrap().items.len(), 2);
+    assert_eq!(
+        index.access(&AccessFilter::default()).unwrap().items.len(),
+        2
+    );
+    let lists = index
+        .access(&AccessFilter {
+            read: Some("sessions".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(lists.items.len(), 1);
+    assert_eq!(lists.items[0].reader, "key:fedcba9876543210");
+    let e = index
+        .access(&AccessFilter {
+            read: Some("everything".into()),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("read: must be one of"), "{e}");
 }
 
 #[test]

@@ -626,22 +626,21 @@ pub async fn list_access(
     uri: Uri,
 ) -> Result<Response, ApiError> {
     let caller = st.auth.authorize(&headers, Role::Read)?;
-    let params = Params::parse(&uri, &["reader", "target", "limit", "cursor"])?;
-    let limit = params.limit()?;
-    let reader = params.get("reader").map(str::to_string);
-    let target = params.get("target").map(str::to_string);
-    let cursor = params.get("cursor").map(str::to_string);
+    let params = Params::parse(&uri, &["reader", "target", "read", "limit", "cursor"])?;
+    let own = |name: &str| params.get(name).map(str::to_string);
+    let filter = agentrail_index::query::AccessFilter {
+        reader: own("reader"),
+        target: own("target"),
+        read: own("read"),
+        limit: params.limit()?,
+        cursor: own("cursor"),
+    };
     st.index_level_all().await?;
     let meta = ReadMeta::new(caller, "access", None, &uri);
     let answer = st
         .audited(meta, move |_, conn| {
             let (index, ledger) = conn.with_index()?;
-            let page = index.access(
-                reader.as_deref(),
-                target.as_deref(),
-                limit,
-                cursor.as_deref(),
-            )?;
+            let page = index.access(&filter)?;
             let indexes: Vec<u64> = page.items.iter().map(|a| a.leaf_index).collect();
             let records = leaves_at(ledger, &indexes)?
                 .iter()

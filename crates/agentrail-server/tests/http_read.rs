@@ -482,6 +482,7 @@ async fn bad_parameters_are_400_naming_them_and_unknown_items_404() {
         ("/api/v1/resources?uri=a&limit=100000", "limit"),
         ("/api/v1/resources?uri=a&from=yesterday", "from"),
         ("/api/v1/access?who=me", "who"),
+        ("/api/v1/access?read=everything", "read"),
         ("/api/v1/access?cursor=zzz", "cursor"),
         ("/api/v1/events/rd-47892-d01?pretty=1", "pretty"),
         ("/api/v1/checkpoint?size=3", "size"),
@@ -689,6 +690,11 @@ async fn every_audited_read_appends_exactly_one_access_record_before_it_answers(
     audited += 1;
     // Every read so far but this one (recorded after it was answered from the index).
     assert_eq!(mine["access"].as_array().unwrap().len(), audited - 1);
+    let proofs = f.get_json("/api/v1/access?read=proof").await;
+    audited += 1;
+    let proofs = proofs["access"].as_array().unwrap();
+    assert!(!proofs.is_empty());
+    assert!(proofs.iter().all(|r| r["record"]["read"] == "proof"));
 
     // Two identical reads are two records.
     let before = f.server.tree_size();
