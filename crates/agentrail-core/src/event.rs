@@ -25,6 +25,9 @@ use std::fmt;
 pub const SCHEMA_V1: &str = "agentrail.event/v1";
 /// Kinds that start with this prefix are written by agentrail only.
 pub const INTERNAL_PREFIX: &str = "agentrail.";
+/// The session id of agentrail's own records; a client event may not use it, so those records
+/// never share a session with an agent's events.
+pub const RESERVED_SESSION_ID: &str = "agentrail";
 /// Envelope fields a client may send, whatever the kind.
 pub const ENVELOPE_FIELDS: &[&str] = &[
     "event_id",
@@ -216,6 +219,12 @@ pub fn validate_client_event(value: Value) -> Result<ValidEvent, EventError> {
         check_event_id(id)?;
     }
     let session_id = required_id(&obj, "session_id")?;
+    if session_id == RESERVED_SESSION_ID {
+        return Err(invalid(
+            "session_id",
+            format!("{RESERVED_SESSION_ID:?} is reserved for agentrail's own records"),
+        ));
+    }
     let agent_id = required_id(&obj, "agent_id")?;
     let principal = optional_str(&obj, "principal")?;
     if let Some(p) = &principal {

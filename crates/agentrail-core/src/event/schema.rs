@@ -370,7 +370,9 @@ pub fn json_schema() -> Value {
     let envelope = json!({
         "event_id": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$",
                      "description": "idempotency key; derived from the content when absent"},
-        "session_id": id_string,
+        "session_id": {"type": "string", "minLength": 1, "maxLength": 256,
+                       "not": {"const": "agentrail"},
+                       "description": "\"agentrail\" is reserved for agentrail's own records"},
         "agent_id": id_string,
         "kind": {"type": "string"},
         "ts": {"type": "string", "format": "date-time",

@@ -107,6 +107,11 @@ fn envelope_rules_name_the_field() {
         with(note.clone(), "agent_id", json!("")),
         Err((InvalidField, "agent_id")),
     );
+    // agentrail's own records use this session id: no client event may join them.
+    check(
+        with(note.clone(), "session_id", json!("agentrail")),
+        Err((InvalidField, "session_id")),
+    );
     check(
         with(note.clone(), "agent_id", json!("a\u{1b}[31m")),
         Err((InvalidField, "agent_id")),
