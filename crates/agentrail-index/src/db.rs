@@ -127,17 +127,22 @@ impl Index {
             .unwrap_or(0))
     }
 
-    /// Indexes every leaf the ledger holds beyond the last indexed one. Rebuilds from scratch
-    /// when the index belongs to another log or format, or claims more leaves than the ledger
-    /// has (the ledger was replaced).
+    /// Indexes every leaf the ledger held when the call began beyond the last indexed one (so a
+    /// call ends even while a writer keeps appending). Rebuilds from scratch when the index
+    /// belongs to another log or format, or claims more leaves than the ledger has (the ledger
+    /// was replaced).
     pub fn catch_up(&mut self, ledger: &mut dyn Backend) -> Result<CatchUp, IndexError> {
-        let size = ledger.leaf_count()?;
         let log_id = ledger.meta(meta::LOG_ID)?.unwrap_or_default();
+        let target = ledger.leaf_count()?;
         let mut out = CatchUp::default();
         loop {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Read under the index's write lock: another process may have indexed further since
+            // this call began, and its watermark must be compared with the ledger as it is now,
+            // or that process's work would look like an index longer than the ledger.
+            let size = ledger.leaf_count()?;
             let stale = read_meta(&tx, FORMAT_KEY)?.is_some_and(|f| f != FORMAT)
                 || read_meta(&tx, LOG_ID)?.is_some_and(|l| l != log_id);
             let mut from: u64 = read_meta(&tx, INDEXED)?
@@ -148,14 +153,15 @@ impl Index {
                 from = 0;
                 out.rebuilt = true;
             }
-            if from >= size {
+            let until = target.min(size);
+            if from >= until {
                 write_meta(&tx, FORMAT_KEY, FORMAT)?;
                 write_meta(&tx, LOG_ID, &log_id)?;
                 tx.commit()?;
                 out.through = from;
                 return Ok(out);
             }
-            let rows = ledger.leaves(from, CHUNK.min((size - from) as usize))?;
+            let rows = ledger.leaves(from, CHUNK.min((until - from) as usize))?;
             if rows.is_empty() {
                 return Err(IndexError::Corrupt(format!(
                     "the ledger reports {size} leaves but has none from {from}"

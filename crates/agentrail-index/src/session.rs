@@ -3,13 +3,16 @@
 //! Events reach the index in leaf order, which is arrival order, not the order things happened:
 //! OTLP exporters send a child span before its parent, and an agent may send its `session.start`
 //! last or never. Every rule here therefore gives the same summary whatever order the events of a
-//! session arrive in:
-//! - the session's agent and intent come from its outermost `session.start`: the earliest one,
-//!   and among equally early ones the parent of the other (`span_id` = the other's
-//!   `parent_span_id`). A parent span never starts after its child, so a nested `invoke_agent`
-//!   or a child span's fallback agent (`service:...`) never wins over the run's own agent. Until
-//!   a `session.start` arrives, the agent is that of the first event, and the session is marked
-//!   as missing its intent record;
+//! session arrive in. Events are ranked by `(ts, event_id)`, never by leaf index (which is
+//! arrival order):
+//! - the session's agent and intent come from its outermost `session.start`: the earliest by
+//!   `ts`; among equally early ones a root span (no `parent_span_id`) before a child, then the
+//!   smallest `event_id`. A parent span never starts after its child, so a nested `invoke_agent`
+//!   or a child span's fallback agent (`service:...`) never wins over the run's own agent.
+//!   Without a `session.start`, the agent is that of the earliest event, and the session is
+//!   marked as missing its intent record;
+//! - the principal is the outermost `session.start`'s; without one there, the earliest event's
+//!   that has one. The conversation id is the earliest event's that names one;
 //! - its outcome comes from its latest `session.end` (the outermost span ends last);
 //! - counts, systems and times are sums, unions, minimums and maximums.
 
@@ -51,6 +54,7 @@ pub struct Anchor {
     pub leaf_index: u64,
     /// Sortable form ([`timefmt::sortable`]).
     pub ts: String,
+    pub event_id: String,
     pub span_id: Option<String>,
     pub parent_span_id: Option<String>,
 }
@@ -60,27 +64,22 @@ impl Anchor {
         Anchor {
             leaf_index,
             ts: ts.to_string(),
+            event_id: h.event_id.to_string(),
             span_id: h.span_id.as_deref().map(str::to_string),
             parent_span_id: h.parent_span_id.as_deref().map(str::to_string),
         }
     }
 
-    /// True when `self` should speak for the run instead of `other` (both `session.start`).
+    /// True when `self` should speak for the run instead of `other` (both `session.start`): a
+    /// total order on content, so the winner does not depend on which arrived first.
     fn outranks_start(&self, other: &Anchor) -> bool {
-        if self.ts != other.ts {
-            return self.ts < other.ts;
-        }
-        let parent_of_other = self.span_id.is_some() && self.span_id == other.parent_span_id;
-        let child_of_other = other.span_id.is_some() && other.span_id == self.parent_span_id;
-        if parent_of_other != child_of_other {
-            return parent_of_other;
-        }
-        self.leaf_index < other.leaf_index
+        let key = |a: &Anchor| (a.ts.clone(), a.parent_span_id.is_some(), a.event_id.clone());
+        key(self) < key(other)
     }
 
     /// True when `self` should give the run's outcome instead of `other` (both `session.end`).
     fn outranks_end(&self, other: &Anchor) -> bool {
-        (self.ts.as_str(), self.leaf_index) > (other.ts.as_str(), other.leaf_index)
+        (self.ts.as_str(), self.event_id.as_str()) > (other.ts.as_str(), other.event_id.as_str())
     }
 }
 
@@ -93,6 +92,17 @@ pub struct Session {
     /// Every agent that reported an event in this session, sorted.
     pub agents: BTreeSet<String>,
     pub principal: Option<String>,
+    /// The earliest event (`ts`, `event_id`): its agent is the run's until a `session.start`
+    /// says otherwise.
+    pub first_event: (String, String),
+    /// The earliest event that named a principal, and that principal.
+    pub first_principal: Option<((String, String), String)>,
+    /// The earliest event that named a conversation, and that conversation.
+    pub first_conversation: Option<((String, String), String)>,
+    /// The principal of the outermost `session.start`, if it names one.
+    pub start_principal: Option<String>,
+    /// The agent of the earliest event.
+    pub first_agent: String,
     pub trigger_type: Option<String>,
     pub initiator: Option<String>,
     pub request_id: Option<String>,
@@ -122,6 +132,11 @@ impl Session {
             agent_id: h.agent_id.to_string(),
             agents: BTreeSet::new(),
             principal: None,
+            first_event: (ts.to_string(), h.event_id.to_string()),
+            first_principal: None,
+            first_conversation: None,
+            start_principal: None,
+            first_agent: h.agent_id.to_string(),
             trigger_type: None,
             initiator: None,
             request_id: None,
@@ -160,15 +175,28 @@ impl Session {
         }
         self.first_leaf = self.first_leaf.min(leaf_index);
         self.last_leaf = self.last_leaf.max(leaf_index);
-        if self.principal.is_none() {
-            self.principal = h.principal.as_deref().map(str::to_string);
+        let key = (ts.to_string(), h.event_id.to_string());
+        if key < self.first_event {
+            self.first_event = key.clone();
+            self.first_agent = h.agent_id.to_string();
+            if self.start.is_none() {
+                self.agent_id = h.agent_id.to_string();
+            }
         }
-        if self.conversation_id.is_none() {
-            self.conversation_id = b
-                .attributes
+        if let Some(p) = h.principal.as_deref() {
+            if self.first_principal.as_ref().is_none_or(|(k, _)| key < *k) {
+                self.first_principal = Some((key.clone(), p.to_string()));
+            }
+        }
+        if let Some(c) = b.attributes.as_ref().and_then(|a| a.conversation_id()) {
+            if self
+                .first_conversation
                 .as_ref()
-                .and_then(|a| a.conversation_id())
-                .map(str::to_string);
+                .is_none_or(|(k, _)| key < *k)
+            {
+                self.first_conversation = Some((key.clone(), c.to_string()));
+                self.conversation_id = Some(c.to_string());
+            }
         }
         match h.kind.as_ref() {
             "session.start" => {
@@ -224,15 +252,17 @@ impl Session {
             "note" => c.notes += 1,
             _ => {}
         }
+        self.principal = self
+            .start_principal
+            .clone()
+            .or_else(|| self.first_principal.as_ref().map(|(_, p)| p.clone()));
     }
 
     fn take_intent(&mut self, anchor: Anchor, h: &Header<'_>, b: &Body<'_>) {
         let s = |v: &Option<std::borrow::Cow<'_, str>>| v.as_deref().map(str::to_string);
         self.start = Some(anchor);
         self.agent_id = h.agent_id.to_string();
-        if h.principal.is_some() {
-            self.principal = s(&h.principal);
-        }
+        self.start_principal = s(&h.principal);
         let t = b.trigger.as_ref();
         self.trigger_type = t.and_then(|t| s(&t.kind));
         self.initiator = t.and_then(|t| s(&t.initiator));

@@ -13,7 +13,8 @@
 use crate::session::{normal, sortable, Session};
 use crate::{Index, IndexError};
 use agentrail_core::checkpoint::open_checkpoint;
-use agentrail_core::{event, merkle, Hash};
+use agentrail_core::note::Verifier;
+use agentrail_core::{event, merkle, timefmt, Hash};
 use agentrail_store::backend::{Backend, CheckpointRow, LeafRow};
 use agentrail_store::tiles::TileReader;
 use agentrail_store::ReadLedger;
@@ -103,10 +104,15 @@ pub struct SessionView {
 }
 
 /// Reconstructs one session from the ledger, with the index's summary.
+///
+/// The checkpoint's signature is checked with `key` when given (the server's own key, or an
+/// auditor's copy), else with the key the log recorded at `init`, which whoever can rewrite the
+/// database could also replace.
 pub fn build(
     index: &Index,
     ledger: &mut dyn Backend,
     session_id: &str,
+    key: Option<&Verifier>,
 ) -> Result<SessionView, IndexError> {
     let session = index
         .session(session_id)?
@@ -114,12 +120,29 @@ pub fn build(
     let size = ledger.leaf_count()?;
     let rows = ledger.session_leaves(session_id, size)?;
     let mut integrity = Integrity::default();
-    let checkpoint = checked_checkpoint(ledger, &mut integrity)?;
+    let checkpoint = checked_checkpoint(ledger, key, &mut integrity)?;
     let mut events = Vec::with_capacity(rows.len());
     {
         let mut tiles = TileReader::new(ledger);
         for row in rows {
             let mut ev = view_event(&row, &mut integrity)?;
+            // The `session_id` column only says where to look: the leaf, which is what is
+            // proven, must say the same, and agentrail's own records are never part of a run.
+            if ev.event.get("session_id").and_then(Value::as_str) != Some(session_id) {
+                integrity.problems.push(format!(
+                    "leaf {}: its header names session {}, not this one (the index column was altered)",
+                    row.leaf_index,
+                    ev.event.get("session_id").map_or("none".into(), |v| v.to_string())
+                ));
+                continue;
+            }
+            if crate::session::is_internal(&ev.kind) {
+                integrity.problems.push(format!(
+                    "leaf {}: an agentrail record ({}) is filed under this session",
+                    row.leaf_index, ev.kind
+                ));
+                continue;
+            }
             match &checkpoint {
                 Some((cp, root)) if row.leaf_index < cp.size => {
                     match prove(&mut tiles, &row, cp.size, root) {
@@ -152,13 +175,26 @@ pub fn build(
 /// with its note; a problem otherwise.
 fn checked_checkpoint(
     ledger: &mut dyn Backend,
+    key: Option<&Verifier>,
     integrity: &mut Integrity,
 ) -> Result<Option<(CheckpointRow, Hash)>, IndexError> {
     let mut r = ReadLedger::new(ledger);
     let Some(cp) = r.latest_checkpoint()? else {
         return Ok(None);
     };
-    let verifier = r.verifier()?;
+    let recorded = r.verifier()?;
+    let verifier = match key {
+        Some(k) => {
+            if k.to_vkey() != recorded.to_vkey() {
+                integrity.problems.push(format!(
+                    "store: the log records the key {}, not the key given",
+                    recorded.to_vkey()
+                ));
+            }
+            k.clone()
+        }
+        None => recorded,
+    };
     match open_checkpoint(&cp.note, &verifier) {
         Ok(body) if body.size == cp.size && body.root == cp.root => {
             let root = body.root;
@@ -212,6 +248,18 @@ fn view_event(row: &LeafRow, integrity: &mut Integrity) -> Result<ViewEvent, Ind
             row.leaf_index
         ))
     })?;
+    // A leaf's `ts` is normalized at ingest; one that is not was written behind the ledger's
+    // back, and is shown as a placeholder (never as its raw text) with the problem reported.
+    let ts = match timefmt::normalize_rfc3339(&header.ts) {
+        Ok(n) if n == header.ts => n,
+        _ => {
+            integrity.problems.push(format!(
+                "leaf {}: its ts is not a normalized RFC 3339 time",
+                row.leaf_index
+            ));
+            "0000-01-01T00:00:00Z".to_string()
+        }
+    };
     let (event, erased) = match &row.body {
         Some(body) => match event::event_bytes(&row.leaf, body)
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
@@ -239,8 +287,8 @@ fn view_event(row: &LeafRow, integrity: &mut Integrity) -> Result<ViewEvent, Ind
         leaf_index: row.leaf_index,
         event_id: header.event_id,
         kind: header.kind,
-        ts: normal(&sortable(&header.ts)),
-        sort_ts: sortable(&header.ts),
+        ts: normal(&sortable(&ts)),
+        sort_ts: sortable(&ts),
         agent_id: header.agent_id,
         span_id: header.span_id,
         parent_span_id: header.parent_span_id,

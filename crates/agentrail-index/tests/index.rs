@@ -97,7 +97,7 @@ fn the_example_request_is_summarized_and_reconstructed() {
     assert!(s.counts.reads >= 10);
 
     let mut backend = open_read(dir.path()).unwrap();
-    let v = view::build(&index, backend.as_mut(), &s.session_id).unwrap();
+    let v = view::build(&index, backend.as_mut(), &s.session_id, None).unwrap();
     assert!(v.integrity.ok(), "{:?}", v.integrity.problems);
     assert_eq!(v.integrity.verified as usize, v.events.len());
     assert_eq!(v.events.len() as u64, s.counts.events);
@@ -415,4 +415,96 @@ fn a_rebuilt_index_equals_the_incremental_one() {
     let done = index.catch_up(backend.as_mut()).unwrap();
     assert!(done.rebuilt);
     assert_eq!(done.through, 3);
+}
+
+#[test]
+fn without_a_start_the_earliest_event_speaks_whatever_arrives_first() {
+    let a = {
+        let mut e = action(
+            "ev-a",
+            "s1",
+            "agent-a",
+            "2026-11-24T10:00:02Z",
+            ["read", "crm", "x", "ok"],
+        );
+        e["principal"] = json!("p-a");
+        e["attributes"] = json!({"conversation_id": "conv-a"});
+        e
+    };
+    let b = {
+        let mut e = action(
+            "ev-b",
+            "s1",
+            "agent-b",
+            "2026-11-24T10:00:01Z",
+            ["read", "crm", "y", "ok"],
+        );
+        e["principal"] = json!("p-b");
+        e["attributes"] = json!({"conversation_id": "conv-b"});
+        e
+    };
+    // Three starts at the same instant: the root span wins, then the smallest event id.
+    let starts: Vec<Value> = ["st-2", "st-1", "st-0"]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut e = start(
+                id,
+                "s2",
+                &format!("agent-{i}"),
+                "2026-11-24T10:00:00Z",
+                "bob",
+            );
+            if *id == "st-0" {
+                e["parent_span_id"] = json!("00000000000000a1");
+            }
+            e
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for order in [
+        vec![
+            a.clone(),
+            b.clone(),
+            starts[0].clone(),
+            starts[1].clone(),
+            starts[2].clone(),
+        ],
+        vec![
+            starts[2].clone(),
+            b.clone(),
+            starts[1].clone(),
+            a.clone(),
+            starts[0].clone(),
+        ],
+    ] {
+        let dir = store();
+        for e in &order {
+            append(dir.path(), std::slice::from_ref(e));
+            caught_up(dir.path());
+        }
+        let index = caught_up(dir.path());
+        let s1 = index.session("s1").unwrap().unwrap();
+        assert_eq!(
+            (
+                s1.agent_id.as_str(),
+                s1.principal.as_deref(),
+                s1.conversation_id.as_deref()
+            ),
+            ("agent-b", Some("p-b"), Some("conv-b"))
+        );
+        let s2 = index.session("s2").unwrap().unwrap();
+        assert_eq!(
+            s2.agent_id, "agent-1",
+            "st-1: a root span with the smaller id than st-2"
+        );
+        seen.push((s1.to_json(), s2.to_json()));
+    }
+    for (s1, s2) in &mut seen {
+        for v in [s1, s2] {
+            v["first_leaf"] = Value::Null;
+            v["last_leaf"] = Value::Null;
+        }
+    }
+    assert_eq!(seen[0], seen[1]);
 }
