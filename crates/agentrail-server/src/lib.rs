@@ -64,6 +64,9 @@ pub struct Inner {
     pub inflight: Arc<Semaphore>,
     /// Read connections, and how far the session index has caught up.
     pub reads: pool::ReadPool,
+    /// The log's own verifier key, from the signing key this process holds: what session
+    /// answers check checkpoints with, rather than the key recorded in the database.
+    pub verifier: agentrail_core::note::Verifier,
     /// Whether reads of agent data are recorded in the log ([`serve::ServeOptions::audit_reads`]).
     pub audit_reads: bool,
 }

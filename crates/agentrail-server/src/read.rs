@@ -395,11 +395,11 @@ fn session_view(st: &AppState, conn: &mut ReadConn, id: &str) -> Result<SessionV
     if covered <= summary.last_leaf {
         st.writer.checkpoint_now()?;
     }
-    let mut v = view::build(index, ledger, id)?;
+    let mut v = view::build(index, ledger, id, Some(&st.verifier))?;
     if !v.integrity.not_covered.is_empty() {
         // Events of this session were committed while it was being read: cover them too.
         st.writer.checkpoint_now()?;
-        v = view::build(index, ledger, id)?;
+        v = view::build(index, ledger, id, Some(&st.verifier))?;
     }
     if !v.integrity.ok() {
         tracing::warn!(session = %id, problems = ?v.integrity.problems, "a session failed its integrity checks; run `agentrail verify`");

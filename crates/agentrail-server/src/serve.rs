@@ -133,6 +133,7 @@ pub fn build_state(
     opts: &ServeOptions,
 ) -> Result<(AppState, Background), ServeError> {
     let clock = ledger.clock();
+    let verifier = ledger.verifier();
     let (writer, writer_thread) = writer::spawn(
         ledger,
         WriterConfig {
@@ -166,6 +167,7 @@ pub fn build_state(
         clock,
         inflight: Arc::new(Semaphore::new(opts.max_inflight.max(1))),
         reads: ReadPool::new(data, indexed_rx, signals),
+        verifier,
         audit_reads: opts.audit_reads,
     });
     Ok((
@@ -187,6 +189,13 @@ pub async fn run(
     let what = format!("agentrail serve on {}", opts.listen);
     let mut ledger = Ledger::open(data, &what, clock.clone())?;
     ledger.set_checkpoint_interval_ms(opts.checkpoint_interval_ms);
+    if !opts.audit_reads {
+        // The gap in the access records is itself on the record.
+        ledger.append_internal(
+            "agentrail.audit",
+            serde_json::json!({"reads": "off", "by": "serve --no-read-audit", "listen": opts.listen.to_string()}),
+        )?;
+    }
     let keys = ledger.api_keys()?;
     let active = keys.iter().filter(|k| k.revoked_at.is_none()).count();
     if active == 0 && !opts.listen.ip().is_loopback() {

@@ -250,6 +250,13 @@ pub struct ShowArgs {
     pub request: Option<String>,
     #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
     pub format: ShowFormat,
+    /// Check checkpoints with your own copy of the log's verifier key rather than the key the
+    /// data directory records.
+    #[arg(long, conflicts_with = "key_file")]
+    pub key: Option<String>,
+    /// A file holding your copy of the log's verifier key.
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -397,6 +397,45 @@ fn a_tampered_body_is_reported_and_exits_1() {
 }
 
 #[test]
+fn a_leaf_filed_under_another_session_or_a_swapped_key_is_not_verified() {
+    let env = Env::new("");
+    let backend =
+        agentrail_store::sqlite::SqliteBackend::open(&env.data.join("ledger.sqlite"), false)
+            .unwrap();
+    // The index column says leaf 51 (the support bot's) belongs to the renewal run; its leaf,
+    // which is what the checkpoint proves, says otherwise.
+    let n = backend
+        .connection()
+        .execute(
+            "UPDATE leaves SET session_id = 'sess-47892-renewals' WHERE leaf_index = 51",
+            [],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(backend);
+    let r = env.run(&["session", "show", "sess-47892-renewals"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("leaf 51: its header names session"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("of 38 events verified"), "{}", r.stdout);
+
+    // With the auditor's own key, a log that records (and signs with) another key fails.
+    let other = tempfile::tempdir().unwrap();
+    let other_data = other.path().join("data");
+    ok(&other_data, &["init", "--origin", "another.example/log"]);
+    let wrong_key = ok(&other_data, &["key"]).trim().to_string();
+    let r = env.run(&["session", "show", "sess-triage-88121", "--key", &wrong_key]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("not the key given"), "{}", r.stdout);
+    let right_key = ok(&env.data, &["key"]).trim().to_string();
+    let r = env.run(&["session", "show", "sess-triage-88121", "--key", &right_key]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+}
+
+#[test]
 fn erased_bodies_are_named_and_are_not_a_failure() {
     let env = Env::new("");
     let backend =

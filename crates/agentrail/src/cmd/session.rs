@@ -29,6 +29,8 @@ struct Reader {
     /// Set when the data directory's index could not be written (a read-only copy): a
     /// temporary index, rebuilt for this command and deleted after it.
     _scratch: Option<tempfile::TempDir>,
+    /// The key `session show` checks checkpoints with, when the caller gave one.
+    key: Option<agentrail_core::note::Verifier>,
 }
 
 impl Reader {
@@ -47,7 +49,7 @@ impl Reader {
             Err(IndexError::Database(e)) => {
                 let dir = tempfile::tempdir().context("creating a temporary session index")?;
                 eprintln!(
-                    "cannot write the session index {} ({e}); using a temporary one built                      from the ledger for this command",
+                    "cannot write the session index {} ({e}); using a temporary one built from the ledger for this command",
                     path.display()
                 );
                 let mut index = Index::open(&dir.path().join("index.sqlite"))?;
@@ -58,16 +60,14 @@ impl Reader {
             }
             Err(e) => {
                 return Err(anyhow::Error::new(e).context(format!(
-                    "bringing the session index {} level with the ledger (derived data: it \
-                     may be deleted and rebuilt with `agentrail reindex`)",
+                    "bringing the session index {} level with the ledger (derived data: it may be deleted and rebuilt with `agentrail reindex`)",
                     path.display()
                 )))
             }
         };
         if c.rebuilt {
             eprintln!(
-                "the session index did not match this ledger (another log, format or size): \
-                 rebuilt it from the ledger's {} leaves",
+                "the session index did not match this ledger (another log, format or size): rebuilt it from the ledger's {} leaves",
                 c.through
             );
         }
@@ -75,11 +75,17 @@ impl Reader {
             ledger,
             index,
             _scratch: scratch,
+            key: None,
         })
     }
 
     fn view(&mut self, session_id: &str) -> Result<SessionView> {
-        Ok(view::build(&self.index, self.ledger.as_mut(), session_id)?)
+        Ok(view::build(
+            &self.index,
+            self.ledger.as_mut(),
+            session_id,
+            self.key.as_ref(),
+        )?)
     }
 
     /// Every session that served `request_id`, newest first; at least one.
@@ -241,6 +247,12 @@ fn row(s: &Session) -> render::Row {
 /// `agentrail session show`: one session, or every session that served a request id.
 pub fn show(data: &Path, a: &ShowArgs) -> Result<Exit> {
     let mut r = Reader::caught_up(data)?;
+    if a.key.is_some() || a.key_file.is_some() {
+        r.key = Some(super::prove::load_key(&crate::cli::KeyArgs {
+            key: a.key.clone(),
+            key_file: a.key_file.clone(),
+        })?);
+    }
     match (&a.id, &a.request) {
         (Some(id), _) => print(&[r.view(id)?], None, a.format),
         (None, Some(request)) => print(&r.request(request)?, Some(request), a.format),
