@@ -10,7 +10,8 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// True for a character that must never be printed as itself: C0 controls and DEL, C1 controls
-/// (U+0080–U+009F), invisible format characters (zero-width spaces and joiners, directional
+/// (U+0080–U+009F), invisible characters (the soft hyphen, the combining grapheme joiner, the
+/// Hangul fillers), invisible format characters (zero-width spaces and joiners, directional
 /// marks, bidi embeddings, overrides and isolates U+202A–U+202E and U+2066–U+2069, the line and
 /// paragraph separators, the byte order mark, interlinear annotations) and the invisible tag
 /// characters (U+E0000–U+E007F).
@@ -18,6 +19,11 @@ fn is_unsafe(c: char) -> bool {
     matches!(c,
         '\u{0}'..='\u{1f}'
         | '\u{7f}'..='\u{9f}'
+        | '\u{ad}'
+        | '\u{34f}'
+        | '\u{115f}'..='\u{1160}'
+        | '\u{3164}'
+        | '\u{ffa0}'
         | '\u{61c}'
         | '\u{200b}'..='\u{200f}'
         | '\u{2028}'..='\u{202e}'
@@ -147,7 +153,8 @@ mod tests {
             assert_eq!(escape(&c.to_string()), format!("\\u{:04x}", c as u32));
         }
         for c in [
-            '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{200f}', '\u{2028}',
+            '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{200f}', '\u{2028}', '\u{ad}',
+            '\u{34f}', '\u{115f}', '\u{1160}', '\u{3164}', '\u{ffa0}',
         ] {
             assert_eq!(escape(&c.to_string()), format!("\\u{:04x}", c as u32));
         }
