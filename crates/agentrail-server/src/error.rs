@@ -85,6 +85,10 @@ impl From<agentrail_store::LedgerError> for ApiError {
         match e {
             L::QueueFull => ApiError::Unavailable("the write queue is full; retry later".into()),
             L::WriterStopped => ApiError::Unavailable("the server is shutting down; retry".into()),
+            L::Busy(t) => ApiError::Unavailable(format!(
+                "the writer did not sign a checkpoint within {} s; retry later",
+                t.as_secs()
+            )),
             L::NotFound(m) => ApiError::NotFound(m),
             L::Invalid(m) => ApiError::BadRequest(m),
             other => ApiError::Internal(other.to_string()),

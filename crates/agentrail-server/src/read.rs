@@ -31,6 +31,9 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use tokio::sync::oneshot;
 
+/// How long a read waits for the writer to sign the checkpoint it needs before answering 503.
+const CHECKPOINT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The longest path and query a read takes: both are copied into its access record.
 pub const MAX_TARGET_BYTES: usize = 8192;
 
@@ -393,12 +396,12 @@ fn session_view(st: &AppState, conn: &mut ReadConn, id: &str) -> Result<SessionV
         .latest_checkpoint()?
         .map_or(0, |cp| cp.size);
     if covered <= summary.last_leaf {
-        st.writer.checkpoint_now()?;
+        st.writer.checkpoint_within(CHECKPOINT_WAIT)?;
     }
     let mut v = view::build(index, ledger, id, Some(&st.verifier))?;
     if !v.integrity.not_covered.is_empty() {
         // Events of this session were committed while it was being read: cover them too.
-        st.writer.checkpoint_now()?;
+        st.writer.checkpoint_within(CHECKPOINT_WAIT)?;
         v = view::build(index, ledger, id, Some(&st.verifier))?;
     }
     if !v.integrity.ok() {
@@ -609,7 +612,7 @@ pub async fn get_proof(
             let leaf = r.event(&id)?.row.leaf_index;
             let cp = match r.latest_checkpoint()? {
                 Some(cp) if cp.size > leaf => cp,
-                _ => st.writer.checkpoint_now()?,
+                _ => st.writer.checkpoint_within(CHECKPOINT_WAIT)?,
             };
             let proof = r.inclusion_proof(leaf, &cp)?;
             Ok((proof.to_text(), Returned::default()))

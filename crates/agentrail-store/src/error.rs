@@ -35,6 +35,8 @@ pub enum LedgerError {
     QueueFull,
     #[error("the writer has stopped")]
     WriterStopped,
+    #[error("the writer did not answer within {0:?}; retry later")]
+    Busy(std::time::Duration),
 }
 
 impl LedgerError {

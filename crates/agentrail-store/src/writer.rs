@@ -216,6 +216,22 @@ impl Writer {
         rx.recv().map_err(|_| LedgerError::WriterStopped)?
     }
 
+    /// [`Writer::checkpoint_now`], giving up (`Busy`) after `timeout`: for callers that must not
+    /// wait on a busy writer without bound, such as a read request. The checkpoint is still
+    /// signed when the writer gets to it.
+    pub fn checkpoint_within(&self, timeout: Duration) -> Result<CheckpointRow, LedgerError> {
+        let (tx, rx) = mpsc::channel();
+        self.tx.try_send(Job::Checkpoint(tx)).map_err(|e| match e {
+            TrySendError::Full(_) => LedgerError::QueueFull,
+            TrySendError::Disconnected(_) => LedgerError::WriterStopped,
+        })?;
+        match rx.recv_timeout(timeout) {
+            Ok(r) => r,
+            Err(RecvTimeoutError::Timeout) => Err(LedgerError::Busy(timeout)),
+            Err(RecvTimeoutError::Disconnected) => Err(LedgerError::WriterStopped),
+        }
+    }
+
     /// Runs `f` on the writer thread, after everything queued before it, and returns its result.
     pub fn exec<T: Send + 'static>(
         &self,
