@@ -138,6 +138,31 @@ fn decode_cursor(c: &str, n: usize) -> Result<Vec<String>, IndexError> {
     }
 }
 
+/// The leaf index a page of a leaf-ordered list starts below (`i64::MAX` for the first page).
+fn leaf_cursor(cursor: Option<&str>) -> Result<i64, IndexError> {
+    match cursor {
+        Some(c) => decode_cursor(c, 1)?[0]
+            .parse()
+            .map_err(|_| IndexError::Invalid {
+                field: "cursor".into(),
+                reason: "is not a cursor this server returned; start again without it".into(),
+            }),
+        None => Ok(i64::MAX),
+    }
+}
+
+/// One page of a list read newest leaf first with one row more than `limit`: that extra row
+/// says whether there is a next page, which starts below the last leaf kept.
+fn leaf_page<T>(mut items: Vec<T>, limit: usize, leaf: impl Fn(&T) -> u64) -> Page<T> {
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|r| encode_cursor(&[&leaf(r).to_string()]))
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}
+
 impl Index {
     /// Sessions matching `f`, newest start first.
     pub fn sessions(&self, f: &SessionFilter) -> Result<Page<Session>, IndexError> {
@@ -242,15 +267,7 @@ impl Index {
         cursor: Option<&str>,
     ) -> Result<Page<ResourceRef>, IndexError> {
         let limit = limit.unwrap_or(100).clamp(1, MAX_LIMIT);
-        let before: i64 = match cursor {
-            Some(c) => decode_cursor(c, 1)?[0]
-                .parse()
-                .map_err(|_| IndexError::Invalid {
-                    field: "cursor".into(),
-                    reason: "is not a cursor this server returned; start again without it".into(),
-                })?,
-            None => i64::MAX,
-        };
+        let before = leaf_cursor(cursor)?;
         let from = from.map(|v| parse_time("from", v)).transpose()?;
         let to = to.map(|v| parse_time("to", v)).transpose()?;
         let mut stmt = self.conn.prepare_cached(
@@ -269,16 +286,8 @@ impl Index {
                 })
             },
         )?;
-        let mut items: Vec<ResourceRef> = rows.collect::<Result<_, _>>()?;
-        let next_cursor = if items.len() > limit {
-            items.truncate(limit);
-            items
-                .last()
-                .map(|r| encode_cursor(&[&r.leaf_index.to_string()]))
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        let items: Vec<ResourceRef> = rows.collect::<Result<_, _>>()?;
+        Ok(leaf_page(items, limit, |r| r.leaf_index))
     }
 
     /// Sessions by id, in the order given; unknown ids are skipped.
@@ -306,15 +315,7 @@ impl Index {
             }
         }
         let (reader, target, read) = (f.reader.as_deref(), f.target.as_deref(), f.read.as_deref());
-        let before: i64 = match f.cursor.as_deref() {
-            Some(c) => decode_cursor(c, 1)?[0]
-                .parse()
-                .map_err(|_| IndexError::Invalid {
-                    field: "cursor".into(),
-                    reason: "is not a cursor this server returned; start again without it".into(),
-                })?,
-            None => i64::MAX,
-        };
+        let before = leaf_cursor(f.cursor.as_deref())?;
         let sql = if target.is_some() {
             "SELECT a.leaf_index, a.ts, a.reader, a.key_id, a.read, a.target \
              FROM access_refs r JOIN access a ON a.leaf_index = r.leaf_index \
@@ -339,16 +340,8 @@ impl Index {
                 })
             },
         )?;
-        let mut items: Vec<AccessRef> = rows.collect::<Result<_, _>>()?;
-        let next_cursor = if items.len() > limit {
-            items.truncate(limit);
-            items
-                .last()
-                .map(|r| encode_cursor(&[&r.leaf_index.to_string()]))
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        let items: Vec<AccessRef> = rows.collect::<Result<_, _>>()?;
+        Ok(leaf_page(items, limit, |r| r.leaf_index))
     }
 }
 
