@@ -119,6 +119,25 @@ pub fn check_value(v: &Value) -> Result<(), JsonError> {
     check(v, 0).map_err(|failure| failure.into_error(&[]))
 }
 
+/// Puts every object's members in key (byte) order, recursively. serde_json's map keeps keys
+/// sorted unless a crate in the build turns on its `preserve_order` feature (cedar-policy does),
+/// and then keeps insertion order; text that agentrail writes with serde_json (not canonical
+/// form) goes through this first so that its bytes never depend on what else is linked in.
+pub fn sort_keys(v: &mut Value) {
+    match v {
+        Value::Array(items) => items.iter_mut().for_each(sort_keys),
+        Value::Object(members) => {
+            let mut sorted: Vec<(String, Value)> = std::mem::take(members).into_iter().collect();
+            sorted.sort_by(|a, b| a.0.cmp(&b.0));
+            for (k, mut member) in sorted {
+                sort_keys(&mut member);
+                members.insert(k, member);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The RFC 8785 (JCS) canonical form of `v`.
 ///
 /// Errors, with the path, as [`check_value`] would: on numbers out of range or not finite, and on

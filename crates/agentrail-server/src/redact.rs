@@ -507,6 +507,7 @@ impl Redactor {
             if let Some(mut doc) = embedded_json(s) {
                 let count = self.walk_free(&mut doc, embedded + 1);
                 if count > 0 {
+                    agentrail_core::json::sort_keys(&mut doc);
                     *s = doc.to_string();
                 }
                 return count;

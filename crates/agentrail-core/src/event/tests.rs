@@ -329,7 +329,9 @@ fn shipped_json_schema_matches_the_tables() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../schema/event-v1.schema.json"
     );
-    let rendered = serde_json::to_string_pretty(&schema::json_schema()).unwrap() + "\n";
+    let mut schema = schema::json_schema();
+    crate::json::sort_keys(&mut schema);
+    let rendered = serde_json::to_string_pretty(&schema).unwrap() + "\n";
     if std::env::var_os("AGENTRAIL_UPDATE_SCHEMA").is_some() {
         std::fs::write(path, &rendered).unwrap();
     }
