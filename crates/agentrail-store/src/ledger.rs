@@ -136,6 +136,47 @@ fn default_origin(log_id: &str) -> String {
     format!("{host}/agentrail/{log_id}")
 }
 
+/// Builds `agentrail.*` records as agentrail's own events, stamped now.
+pub fn internal_events(
+    records: &[(&str, serde_json::Value)],
+    clock: &dyn Clock,
+) -> Result<Vec<ValidEvent>, LedgerError> {
+    let ts = now_string(clock);
+    records
+        .iter()
+        .map(|(kind, record)| {
+            event::internal_event(kind, SERVER_IDENTITY, SERVER_IDENTITY, &ts, record.clone())
+                .map_err(|e| LedgerError::Invalid(format!("internal record {kind}: {e}")))
+        })
+        .collect()
+}
+
+/// The leaf indexes of records that must all have been appended (never duplicates: each
+/// record's content includes a fresh timestamp or nonce).
+pub fn appended_leaves(
+    outcomes: impl IntoIterator<Item = AppendOutcome>,
+    expected: usize,
+) -> Result<Vec<u64>, LedgerError> {
+    let mut leaves = Vec::with_capacity(expected);
+    for o in outcomes {
+        match o {
+            AppendOutcome::Appended { leaf_index } => leaves.push(leaf_index),
+            other => {
+                return Err(LedgerError::Corrupt(format!(
+                    "an internal record was not appended: {other:?}"
+                )))
+            }
+        }
+    }
+    if leaves.len() != expected {
+        return Err(LedgerError::Corrupt(format!(
+            "{expected} internal records sent, {} appended",
+            leaves.len()
+        )));
+    }
+    Ok(leaves)
+}
+
 fn now_string(clock: &dyn Clock) -> String {
     timefmt::format_unix_nanos(clock.now_unix_nanos())
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
@@ -454,6 +495,26 @@ impl Ledger {
         record: serde_json::Value,
     ) -> Result<u64, LedgerError> {
         self.append_internal_with_keys(kind, record, &[])
+    }
+
+    /// Appends several `agentrail.*` records in one durable commit, in order: either all are in
+    /// the log or none is. Returns their leaf indexes.
+    pub fn append_internals(
+        &mut self,
+        records: &[(&str, serde_json::Value)],
+    ) -> Result<Vec<u64>, LedgerError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let source = if records.iter().all(|(_, r)| r["by"] == "cli") {
+            "cli"
+        } else {
+            "api"
+        };
+        let events = internal_events(records, self.clock.as_ref())?;
+        let batch = prepare(&events, source, self.clock.as_ref())?;
+        let out = self.append_prepared_with_keys(&[batch], &[])?;
+        appended_leaves(out.into_iter().flatten(), records.len())
     }
 
     fn append_internal_with_keys(
