@@ -8,16 +8,19 @@
 //! transaction. Two processes catching up at once serialize on that transaction and never index
 //! a leaf twice.
 
+use crate::discover::Actors;
 use crate::extract::{self, Header};
+use crate::policy::{self, DecisionRow};
 use crate::session::{is_internal, sortable, Session};
 use crate::IndexError;
+use agentrail_policy::PolicyState;
 use agentrail_store::backend::{meta, Backend, LeafRow};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::collections::HashMap;
 use std::path::Path;
 
 /// The index's format; an index of another format is rebuilt.
-pub const FORMAT: &str = "1";
+pub const FORMAT: &str = "2";
 /// Leaves indexed per transaction.
 pub const CHUNK: usize = 100_000;
 
@@ -36,6 +39,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     conversation_id TEXT,
     status          TEXT NOT NULL,
     started_at      TEXT NOT NULL,
+    violation       INTEGER NOT NULL DEFAULT 0,
     state           BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_by_start ON sessions(started_at, session_id);
@@ -46,6 +50,7 @@ CREATE INDEX IF NOT EXISTS sessions_by_initiator ON sessions(initiator, started_
 CREATE INDEX IF NOT EXISTS sessions_by_status ON sessions(status, started_at, session_id);
 CREATE INDEX IF NOT EXISTS sessions_by_request ON sessions(request_id, started_at, session_id);
 CREATE INDEX IF NOT EXISTS sessions_by_conversation ON sessions(conversation_id, started_at, session_id);
+CREATE INDEX IF NOT EXISTS sessions_by_violation ON sessions(violation, started_at, session_id);
 CREATE TABLE IF NOT EXISTS session_systems (
     system     TEXT NOT NULL,
     session_id TEXT NOT NULL,
@@ -73,6 +78,41 @@ CREATE TABLE IF NOT EXISTS access_refs (
     leaf_index INTEGER NOT NULL,
     PRIMARY KEY (target, leaf_index)
 ) WITHOUT ROWID;
+-- Scope policy decisions other than no_policy, one per evaluated event.
+CREATE TABLE IF NOT EXISTS policy_decisions (
+    leaf_index      INTEGER PRIMARY KEY,
+    session_id      TEXT NOT NULL,
+    agent_id        TEXT NOT NULL,
+    event_id        TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    decision        TEXT NOT NULL,
+    policies        TEXT NOT NULL,
+    errors          TEXT NOT NULL,
+    policy_set_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS policy_decisions_by_session ON policy_decisions(session_id, leaf_index);
+-- Every agent id and principal seen in agent events, for discovery.
+CREATE TABLE IF NOT EXISTS actors (
+    kind       TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    first_ts   TEXT NOT NULL,
+    last_ts    TEXT NOT NULL,
+    events     INTEGER NOT NULL,
+    actions    INTEGER NOT NULL,
+    PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS actor_sessions (
+    kind       TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    PRIMARY KEY (kind, id, session_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS actor_systems (
+    kind       TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    system     TEXT NOT NULL,
+    PRIMARY KEY (kind, id, system)
+) WITHOUT ROWID;
 "#;
 
 const INDEXED: &str = "indexed";
@@ -83,6 +123,10 @@ const FORMAT_KEY: &str = "format";
 #[derive(Debug)]
 pub struct Index {
     pub(crate) conn: Connection,
+    /// The inventory and policies in force after the last indexed leaf, as last loaded or
+    /// saved by this connection, with the meta value it was read from (to notice another
+    /// process's progress).
+    pub(crate) policy: Option<(String, PolicyState)>,
 }
 
 /// What one [`Index::catch_up`] did.
@@ -117,7 +161,7 @@ impl Index {
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         }
         conn.execute_batch(SCHEMA)?;
-        Ok(Index { conn })
+        Ok(Index { conn, policy: None })
     }
 
     /// Leaves indexed so far.
@@ -167,12 +211,19 @@ impl Index {
                     "the ledger reports {size} leaves but has none from {from}"
                 )));
             }
-            apply(&tx, &rows)?;
+            // Taken, and put back only once committed: a failed chunk leaves no cache.
+            let (key, mut state) = policy::load_state(&tx, self.policy.take())?;
+            let key = if apply(&tx, &rows, &mut state)? {
+                policy::save_state(&tx, &state)?
+            } else {
+                key
+            };
             let through = from + rows.len() as u64;
             write_meta(&tx, INDEXED, &through.to_string())?;
             write_meta(&tx, FORMAT_KEY, FORMAT)?;
             write_meta(&tx, LOG_ID, &log_id)?;
             tx.commit()?;
+            self.policy = Some((key, state));
             out.indexed += rows.len() as u64;
             out.through = through;
         }
@@ -185,6 +236,7 @@ impl Index {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         clear(&tx)?;
         tx.commit()?;
+        self.policy = None;
         Ok(())
     }
 
@@ -218,7 +270,9 @@ fn write_meta(conn: &Connection, key: &str, value: &str) -> Result<(), IndexErro
 fn clear(conn: &Connection) -> Result<(), IndexError> {
     conn.execute_batch(
         "DELETE FROM sessions; DELETE FROM session_systems; DELETE FROM resource_refs; \
-         DELETE FROM access; DELETE FROM access_refs; DELETE FROM index_meta;",
+         DELETE FROM access; DELETE FROM access_refs; DELETE FROM policy_decisions; \
+         DELETE FROM actors; DELETE FROM actor_sessions; DELETE FROM actor_systems; \
+         DELETE FROM index_meta;",
     )?;
     Ok(())
 }
@@ -237,7 +291,7 @@ struct AccessRow {
 
 /// The filter columns of a session row.
 #[derive(Debug, PartialEq, Eq)]
-struct Columns([Option<String>; 8]);
+struct Columns([Option<String>; 9]);
 
 impl Columns {
     fn of(s: &Session) -> Columns {
@@ -250,6 +304,7 @@ impl Columns {
             s.conversation_id.clone(),
             Some(s.status.clone()),
             Some(s.started_at().to_string()),
+            Some((s.counts.violations > 0).to_string()),
         ])
     }
 }
@@ -278,7 +333,11 @@ fn corrupt_leaf(row: &LeafRow, e: impl std::fmt::Display) -> IndexError {
 }
 
 /// Indexes one chunk of leaves inside the caller's transaction.
-fn apply(conn: &Connection, rows: &[LeafRow]) -> Result<(), IndexError> {
+/// Returns true when an inventory or policy record changed `state`.
+fn apply(conn: &Connection, rows: &[LeafRow], state: &mut PolicyState) -> Result<bool, IndexError> {
+    let mut state_changed = false;
+    let mut decisions: Vec<DecisionRow> = Vec::new();
+    let mut actors = Actors::default();
     // Each session with the filter columns it had when loaded (None: new), so a session whose
     // columns did not change is rewritten without touching the eight column indexes.
     let mut sessions: HashMap<String, (Option<Columns>, Session)> = HashMap::new();
@@ -308,6 +367,8 @@ fn apply(conn: &Connection, rows: &[LeafRow]) -> Result<(), IndexError> {
                         target: s("target"),
                     });
                 }
+            } else if policy::is_state_record(&h.kind) {
+                state_changed |= policy::apply_record(state, row, &h.kind)?;
             }
             continue;
         }
@@ -322,6 +383,11 @@ fn apply(conn: &Connection, rows: &[LeafRow]) -> Result<(), IndexError> {
             }
         };
         session.apply(row.leaf_index, &h, &b, &ts);
+        if let Some(v) = policy::evaluate(state, &h, &b, session) {
+            session.apply_verdict(row.leaf_index, v.decision.as_str(), &v.policies);
+            decisions.push(DecisionRow::new(row.leaf_index, &h, v));
+        }
+        actors.see(&h, &b, &ts);
         let mut add = |r: &str| {
             refs.push((
                 r.to_string(),
@@ -342,13 +408,14 @@ fn apply(conn: &Connection, rows: &[LeafRow]) -> Result<(), IndexError> {
     let mut put = conn.prepare_cached(
         // An upsert, not a replace: SQLite then rewrites only the indexes whose columns changed.
         "INSERT INTO sessions (session_id, agent_id, principal, trigger_type, \
-         initiator, request_id, conversation_id, status, started_at, state) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+         initiator, request_id, conversation_id, status, started_at, violation, state) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?10) \
          ON CONFLICT (session_id) DO UPDATE SET agent_id = excluded.agent_id, \
          principal = excluded.principal, trigger_type = excluded.trigger_type, \
          initiator = excluded.initiator, request_id = excluded.request_id, \
          conversation_id = excluded.conversation_id, status = excluded.status, \
-         started_at = excluded.started_at, state = excluded.state",
+         started_at = excluded.started_at, violation = excluded.violation, \
+         state = excluded.state",
     )?;
     let mut put_state =
         conn.prepare_cached("UPDATE sessions SET state = ?2 WHERE session_id = ?1")?;
@@ -371,7 +438,8 @@ fn apply(conn: &Connection, rows: &[LeafRow]) -> Result<(), IndexError> {
                 s.conversation_id,
                 s.status,
                 s.started_at(),
-                state
+                state,
+                s.counts.violations > 0
             ])?;
         }
         for system in &s.systems {
@@ -404,5 +472,7 @@ fn apply(conn: &Connection, rows: &[LeafRow]) -> Result<(), IndexError> {
             a.target
         ])?;
     }
-    Ok(())
+    policy::put_decisions(conn, &decisions)?;
+    actors.put(conn)?;
+    Ok(state_changed)
 }

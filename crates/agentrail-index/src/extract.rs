@@ -65,6 +65,8 @@ pub struct Trigger<'a> {
     pub request_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub request: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub schedule: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -89,6 +91,19 @@ pub struct Action<'a> {
     pub resource_ids: Option<Vec<Cow<'a, str>>>,
     #[serde(borrow)]
     pub status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub model: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub operation: Option<Cow<'a, str>>,
+    /// An integer ≥ 0 (the validator also accepts `2.0`, which canonical JSON writes `2`).
+    pub count: Option<serde_json::Value>,
+}
+
+impl Action<'_> {
+    /// The record count, when the event gives one.
+    pub fn count(&self) -> Option<u64> {
+        self.count.as_ref().and_then(|v| v.as_u64())
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -114,30 +129,39 @@ pub struct Outcome<'a> {
     pub status: Option<Cow<'a, str>>,
 }
 
-/// The attributes that name a conversation. Values of other types are ignored.
+/// An event's `attributes`: free-form key/values.
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct Attributes {
-    #[serde(rename = "agentrail.conversation.id")]
-    pub agentrail_conversation: Option<serde_json::Value>,
-    #[serde(rename = "gen_ai.conversation.id")]
-    pub gen_ai_conversation: Option<serde_json::Value>,
-    #[serde(rename = "conversation_id")]
-    pub conversation: Option<serde_json::Value>,
-}
+#[serde(transparent)]
+pub struct Attributes(pub serde_json::Map<String, serde_json::Value>);
+
+/// The attribute listing the body fields that hold the placeholder `unknown` (OTLP mapping).
+pub const MISSING: &str = "agentrail.missing";
 
 impl Attributes {
     /// The conversation or thread the run belongs to, if the event names one.
     pub fn conversation_id(&self) -> Option<&str> {
         [
-            &self.agentrail_conversation,
-            &self.gen_ai_conversation,
-            &self.conversation,
+            "agentrail.conversation.id",
+            "gen_ai.conversation.id",
+            "conversation_id",
         ]
         .into_iter()
-        .flatten()
-        .find_map(|v| v.as_str().filter(|s| !s.is_empty()))
+        .find_map(|k| self.0.get(k)?.as_str().filter(|s| !s.is_empty()))
     }
+
+    /// True when `field` (`trigger.initiator`, `action.system`, ...) is recorded as missing:
+    /// its value is a placeholder, so it counts as absent.
+    pub fn is_missing(&self, field: &str) -> bool {
+        self.0
+            .get(MISSING)
+            .and_then(|v| v.as_array())
+            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(field)))
+    }
+}
+
+/// True when `field` of an event with these attributes is recorded as missing.
+pub fn missing(attributes: &Option<Attributes>, field: &str) -> bool {
+    attributes.as_ref().is_some_and(|a| a.is_missing(field))
 }
 
 /// Reads the header of a leaf.

@@ -15,10 +15,14 @@
 //! - `agentrail.*` records never form sessions; `agentrail.access` records are indexed as reads.
 #![forbid(unsafe_code)]
 
+pub mod assess;
 pub mod db;
+pub mod discover;
 pub mod extract;
+pub mod policy;
 pub mod query;
 pub mod session;
+pub mod text;
 pub mod view;
 
 pub use db::{CatchUp, Index};

@@ -31,6 +31,9 @@ pub struct SessionFilter {
     pub request_id: Option<String>,
     pub conversation_id: Option<String>,
     pub principal: Option<String>,
+    /// `true`: only sessions with a scope violation (an action or start a policy denied);
+    /// `false`: only sessions without one.
+    pub violation: Option<bool>,
     pub limit: Option<usize>,
     pub cursor: Option<String>,
 }
@@ -53,6 +56,19 @@ impl SessionFilter {
             "cursor" => &mut self.cursor,
             "limit" => {
                 self.limit = Some(parse_limit(&value)?);
+                return Ok(());
+            }
+            "violation" => {
+                self.violation = Some(match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(IndexError::Invalid {
+                            field: "violation".into(),
+                            reason: format!("must be true or false, not {value:?}"),
+                        })
+                    }
+                });
                 return Ok(());
             }
             other => {
@@ -80,6 +96,7 @@ pub const FILTERS: &[&str] = &[
     "request_id",
     "conversation_id",
     "principal",
+    "violation",
     "limit",
     "cursor",
 ];
@@ -183,6 +200,13 @@ impl Index {
         eq("request_id", &f.request_id, &mut sql);
         eq("conversation_id", &f.conversation_id, &mut sql);
         eq("principal", &f.principal, &mut sql);
+        if let Some(v) = f.violation {
+            sql.push_str(if v {
+                " AND s.violation = 1"
+            } else {
+                " AND s.violation = 0"
+            });
+        }
         if let Some(v) = &f.from {
             args.push(Sql::Text(parse_time("from", v)?));
             sql.push_str(&format!(" AND s.started_at >= ?{}", args.len()));

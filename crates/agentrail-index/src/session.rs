@@ -46,6 +46,19 @@ pub struct Counts {
     pub failed: u64,
     /// Actions whose status is `denied`.
     pub denied: u64,
+    /// Actions whose `action.system` or `action.resource` is recorded as missing
+    /// (`agentrail.missing`): the placeholder counts as absent.
+    #[serde(default)]
+    pub unresolved: u64,
+    /// Actions and starts a scope policy denied (scope violations).
+    #[serde(default)]
+    pub violations: u64,
+    /// Actions and starts whose policy evaluation failed.
+    #[serde(default)]
+    pub policy_errors: u64,
+    /// Actions of type `write`, `create`, `update` or `delete`: changes a diff should record.
+    #[serde(default)]
+    pub changes: u64,
 }
 
 /// Where a `session.start` or `session.end` sits: what decides which one speaks for the run.
@@ -122,6 +135,23 @@ pub struct Session {
     pub last_leaf: u64,
     pub counts: Counts,
     pub systems: BTreeSet<String>,
+    /// True when the outermost `session.start` records its initiator as missing.
+    #[serde(default)]
+    pub initiator_missing: bool,
+    /// agentrail's own policy decision on the outermost `session.start` (`allow`, `deny`,
+    /// `error`), when a policy applied to it.
+    #[serde(default)]
+    pub start_policy: Option<String>,
+    /// The resources written (`write`, `create`, `update`, `delete` actions), to compare with
+    /// `diffed`: a write without a diff leaves its outcome unrecorded.
+    #[serde(default)]
+    pub written: BTreeSet<String>,
+    /// The resources a `diff` event records a change of.
+    #[serde(default)]
+    pub diffed: BTreeSet<String>,
+    /// The ids of the policies that denied something in this session.
+    #[serde(default)]
+    pub violation_policies: BTreeSet<String>,
 }
 
 impl Session {
@@ -154,6 +184,11 @@ impl Session {
             last_leaf: leaf_index,
             counts: Counts::default(),
             systems: BTreeSet::new(),
+            initiator_missing: false,
+            start_policy: None,
+            written: BTreeSet::new(),
+            diffed: BTreeSet::new(),
+            violation_policies: BTreeSet::new(),
         }
     }
 
@@ -234,6 +269,20 @@ impl Session {
                         Some("denied") => c.denied += 1,
                         _ => {}
                     }
+                    if extract::missing(&b.attributes, "action.system")
+                        || extract::missing(&b.attributes, "action.resource")
+                    {
+                        c.unresolved += 1;
+                    }
+                    if matches!(
+                        a.kind.as_deref(),
+                        Some("write" | "create" | "update" | "delete")
+                    ) {
+                        c.changes += 1;
+                        if let Some(r) = a.resource.as_deref().filter(|r| !r.is_empty()) {
+                            self.written.insert(r.to_string());
+                        }
+                    }
                     if let Some(s) = a.system.as_deref().filter(|s| !s.is_empty()) {
                         self.systems.insert(s.to_string());
                     }
@@ -242,6 +291,11 @@ impl Session {
             "decision" => c.decisions += 1,
             "diff" => {
                 c.diffs += 1;
+                if let Some(r) = b.diff.as_ref().and_then(|d| d.resource.as_deref()) {
+                    if !r.is_empty() {
+                        self.diffed.insert(r.to_string());
+                    }
+                }
                 if let Some(s) = b.diff.as_ref().and_then(|d| d.system.as_deref()) {
                     if !s.is_empty() {
                         self.systems.insert(s.to_string());
@@ -272,6 +326,36 @@ impl Session {
         self.authorization = a.and_then(|a| s(&a.decision));
         self.policy = a.and_then(|a| s(&a.policy));
         self.parent_session_id = s(&b.parent_session_id);
+        self.initiator_missing = extract::missing(&b.attributes, "trigger.initiator");
+        // Set by the indexer once the start's policy decision is known.
+        self.start_policy = None;
+    }
+
+    /// True when `leaf_index` is the session.start that speaks for the run.
+    pub fn is_start(&self, leaf_index: u64) -> bool {
+        self.start
+            .as_ref()
+            .is_some_and(|a| a.leaf_index == leaf_index)
+    }
+
+    /// Folds a scope policy's decision on one of this session's events in.
+    pub fn apply_verdict(&mut self, leaf_index: u64, decision: &str, policies: &[String]) {
+        match decision {
+            "deny" => {
+                self.counts.violations += 1;
+                self.violation_policies.extend(policies.iter().cloned());
+            }
+            "error" => self.counts.policy_errors += 1,
+            _ => {}
+        }
+        if self.is_start(leaf_index) && decision != "no_policy" {
+            self.start_policy = Some(decision.to_string());
+        }
+    }
+
+    /// Written resources with no `diff` event for them.
+    pub fn writes_without_diff(&self) -> u64 {
+        self.written.difference(&self.diffed).count() as u64
     }
 
     /// The summary as the API and the CLI show it.
@@ -299,6 +383,9 @@ impl Session {
             "counts": self.counts,
             "any_failed": self.counts.failed > 0,
             "any_denied": self.counts.denied > 0 || self.authorization.as_deref() == Some("deny"),
+            "violation": self.counts.violations > 0,
+            "violation_policies": self.violation_policies,
+            "start_policy": self.start_policy,
             "systems": self.systems,
             "first_leaf": self.first_leaf,
             "last_leaf": self.last_leaf,

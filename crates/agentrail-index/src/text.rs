@@ -2,8 +2,8 @@
 //! request text, reasons, JSON values) is untrusted: it may hold escape sequences that would
 //! recolour, move or clear the reader's terminal, carriage returns or line separators that
 //! overwrite what was printed before, bidi overrides that show text in another order than it is
-//! stored, or Markdown and HTML that would become headings, links or markup. Nothing from an
-//! event reaches the output except through this module.
+//! stored, or Markdown and HTML that would become headings, links, markup or script. Nothing from
+//! an event reaches a terminal, a Markdown document or an HTML page except through this module.
 
 use serde_json::Value;
 use std::borrow::Cow;
@@ -84,6 +84,26 @@ pub fn markdown(s: &str) -> String {
         ""
     };
     format!("{fence}{pad}{text}{pad}{fence}")
+}
+
+/// The string as HTML text, for an element's content or a quoted attribute value: escaped as
+/// [`escape`] does (so controls, bidi overrides and invisible characters are shown, not
+/// obeyed), then `&`, `<`, `>`, `"` and `'` as character references, so nothing in it can open a
+/// tag, close an attribute or start an entity.
+pub fn html(s: &str) -> String {
+    let text = escape(s);
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A JSON value as JSON text (compact, or indented with `pretty`) in which every unsafe
@@ -187,6 +207,25 @@ mod tests {
         assert_eq!(markdown(" x"), "`  x `");
         assert_eq!(markdown(""), "` `");
         assert_eq!(markdown("a\n# b"), "`a\\n# b`");
+    }
+
+    #[test]
+    fn html_escapes_markup_and_shows_controls() {
+        assert_eq!(html("plain über"), "plain über");
+        assert_eq!(
+            html(r#"<script>alert('x')</script> & "q""#),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
+        assert_eq!(
+            html("\"><img src=x onerror=alert(1)>"),
+            "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"
+        );
+        assert_eq!(html("a\u{202e}b\u{1b}[31m"), "a\\u202eb\\x1b[31m");
+        // An entity written as text stays text.
+        assert_eq!(html("&lt;"), "&amp;lt;");
+        let all: String = (0u32..0x3000).filter_map(char::from_u32).collect();
+        let out = html(&all);
+        assert!(!out.chars().any(|c| is_unsafe(c) || "<>\"'".contains(c)));
     }
 
     #[test]

@@ -100,6 +100,9 @@ pub struct SessionView {
     /// Every event, ordered by `ts`, then leaf index.
     pub events: Vec<ViewEvent>,
     pub decisions: Vec<DecisionLinks>,
+    /// The scope policies' decisions on this session's events (other than `no_policy`), in
+    /// leaf order: derived data, re-checked by `agentrail verify --policies`.
+    pub policy: Vec<crate::policy::DecisionRow>,
     pub integrity: Integrity,
 }
 
@@ -163,10 +166,12 @@ pub fn build(
     integrity.checkpoint = checkpoint.map(|(cp, _)| cp);
     events.sort_by(|a, b| (&a.sort_ts, a.leaf_index).cmp(&(&b.sort_ts, b.leaf_index)));
     let decisions = link_decisions(&events);
+    let policy = index.decisions(session_id)?;
     Ok(SessionView {
         session,
         events,
         decisions,
+        policy,
         integrity,
     })
 }
@@ -407,6 +412,9 @@ impl SessionView {
                 item["followed_by"] = json!(d.followed_by);
                 item["link"] = json!(d.link);
             }
+            if let Some(p) = self.policy_of(ev.leaf_index) {
+                item["policy"] = p.verdict.to_json();
+            }
             if let Some(Value::Array(a)) = layers.get_mut(layer(&ev.kind)) {
                 a.push(item);
             }
@@ -427,11 +435,22 @@ impl SessionView {
                 "not_covered": i.not_covered,
                 "problems": i.problems,
             },
+            "violations": self
+                .policy
+                .iter()
+                .filter(|d| d.verdict.decision == agentrail_policy::Decision::Deny)
+                .map(|d| d.to_json())
+                .collect::<Vec<_>>(),
         });
         if let Value::Object(o) = &mut out {
             o.extend(layers);
         }
         out
+    }
+
+    /// The scope policy's decision on the event at a leaf index, if one applied.
+    pub fn policy_of(&self, leaf_index: u64) -> Option<&crate::policy::DecisionRow> {
+        self.policy.iter().find(|d| d.leaf_index == leaf_index)
     }
 
     /// The event at a leaf index.

@@ -1,0 +1,3 @@
+//! Text an agent wrote, made safe to print: the rules live in [`agentrail_index::text`].
+
+pub use agentrail_index::text::*;
