@@ -22,6 +22,10 @@ use std::time::Instant;
 
 /// One input item after checking.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every item is valid: boxing would add an allocation per accepted event"
+)]
 pub(crate) enum Checked {
     Valid(ValidEvent),
     Rejected {

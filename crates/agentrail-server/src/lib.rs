@@ -23,8 +23,10 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod govern;
 pub mod indexer;
 pub mod ingest;
+pub mod inventory;
 pub mod metrics;
 pub mod otlp;
 pub mod otlp_http;
@@ -69,6 +71,8 @@ pub struct Inner {
     pub verifier: agentrail_core::note::Verifier,
     /// Whether reads of agent data are recorded in the log ([`serve::ServeOptions::audit_reads`]).
     pub audit_reads: bool,
+    /// The inventory and scope policies in force.
+    pub inventory: inventory::Inventory,
 }
 
 impl std::ops::Deref for AppState {
@@ -140,6 +144,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/access", get(read::list_access))
         .route("/api/v1/checkpoint", get(read::get_checkpoint))
         .route("/api/v1/consistency", get(read::get_consistency))
+        .route("/api/v1/agents", get(govern::list_agents))
+        .route("/api/v1/agents/{id}", get(govern::get_agent))
+        .route("/api/v1/discover", get(govern::discover))
+        .route("/api/v1/assess", get(govern::assess))
+        .route("/api/v1/authorize", post(govern::authorize))
+        .route("/api/v1/admin/inventory/reload", post(govern::reload))
         .route("/v1/traces", post(otlp_http::post_traces))
         .route(
             "/api/v1/admin/api-keys",

@@ -39,7 +39,7 @@ pub const MAX_TARGET_BYTES: usize = 8192;
 
 /// What one read was, for its `agentrail.access` record.
 #[derive(Debug)]
-struct ReadMeta {
+pub(crate) struct ReadMeta {
     caller: Caller,
     /// `session`, `sessions`, `request`, `resource`, `event`, `proof` or `access`.
     read: &'static str,
@@ -52,13 +52,18 @@ struct ReadMeta {
 /// What an answer showed, for the record: the sessions whose summary or events it showed, and
 /// how many stored events it showed in whole or in part.
 #[derive(Debug, Default)]
-struct Returned {
-    sessions: Vec<String>,
-    events: u64,
+pub(crate) struct Returned {
+    pub(crate) sessions: Vec<String>,
+    pub(crate) events: u64,
 }
 
 impl ReadMeta {
-    fn new(caller: Caller, read: &'static str, target: Option<String>, uri: &Uri) -> ReadMeta {
+    pub(crate) fn new(
+        caller: Caller,
+        read: &'static str,
+        target: Option<String>,
+        uri: &Uri,
+    ) -> ReadMeta {
         ReadMeta {
             caller,
             read,
@@ -96,10 +101,10 @@ impl ReadMeta {
 
 /// The query parameters of a read, each at most once, each one the endpoint takes.
 #[derive(Debug)]
-struct Params(Vec<(String, String)>);
+pub(crate) struct Params(pub(crate) Vec<(String, String)>);
 
 impl Params {
-    fn parse(uri: &Uri, allowed: &[&str]) -> Result<Params, ApiError> {
+    pub(crate) fn parse(uri: &Uri, allowed: &[&str]) -> Result<Params, ApiError> {
         let len = uri.path().len() + uri.query().map_or(0, str::len);
         if len > MAX_TARGET_BYTES {
             return Err(ApiError::BadRequest(format!(
@@ -133,7 +138,7 @@ impl Params {
         Ok(Params(pairs))
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(n, _)| n == name)
@@ -145,7 +150,10 @@ impl Params {
     }
 }
 
-fn path_param(p: Result<Path<String>, PathRejection>, what: &str) -> Result<String, ApiError> {
+pub(crate) fn path_param(
+    p: Result<Path<String>, PathRejection>,
+    what: &str,
+) -> Result<String, ApiError> {
     let Path(v) = p.map_err(|e| ApiError::BadRequest(format!("{what}: {}", e.body_text())))?;
     if v.is_empty() {
         return Err(ApiError::BadRequest(format!("{what}: is empty")));
@@ -154,7 +162,7 @@ fn path_param(p: Result<Path<String>, PathRejection>, what: &str) -> Result<Stri
 }
 
 /// An audited answer: not to be stored by caches, whose copies would be reads nobody recorded.
-fn private(content_type: &'static str, body: impl IntoResponse) -> Response {
+pub(crate) fn private(content_type: &'static str, body: impl IntoResponse) -> Response {
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
@@ -165,11 +173,11 @@ fn private(content_type: &'static str, body: impl IntoResponse) -> Response {
         .into_response()
 }
 
-fn json_answer(v: &Value) -> Response {
+pub(crate) fn json_answer(v: &Value) -> Response {
     private("application/json", v.to_string())
 }
 
-const TEXT: &str = "text/plain; charset=utf-8";
+pub(crate) const TEXT: &str = "text/plain; charset=utf-8";
 
 /// Why a read could not be recorded, as the client is told.
 fn unrecorded(reason: &str) -> ApiError {
@@ -181,7 +189,7 @@ fn unrecorded(reason: &str) -> ApiError {
 impl AppState {
     /// Reads with `f` on a pooled connection, records the read, and returns the answer only
     /// once its `agentrail.access` record is durably committed.
-    async fn audited<T: Send + 'static>(
+    pub(crate) async fn audited<T: Send + 'static>(
         &self,
         meta: ReadMeta,
         f: impl FnOnce(&AppState, &mut ReadConn) -> Result<(T, Returned), ApiError> + Send + 'static,
@@ -306,14 +314,14 @@ impl AppState {
     /// Waits until the session index holds every client event committed now. The log's own
     /// records (the access records of earlier reads) change no session, so a reader does not
     /// wait for them.
-    async fn index_level(&self) -> Result<(), ApiError> {
+    pub(crate) async fn index_level(&self) -> Result<(), ApiError> {
         self.reads
             .wait_indexed(self.writer.client_tree_size())
             .await
     }
 
     /// Waits until the session index holds every leaf committed now, access records included.
-    async fn index_level_all(&self) -> Result<(), ApiError> {
+    pub(crate) async fn index_level_all(&self) -> Result<(), ApiError> {
         self.reads.wait_indexed(self.writer.tree_size()).await
     }
 }

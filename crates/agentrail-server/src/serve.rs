@@ -5,6 +5,7 @@
 use crate::auth::Auth;
 use crate::body::Limits;
 use crate::indexer::{Indexer, Signals};
+use crate::inventory;
 use crate::metrics::Metrics;
 use crate::pool::ReadPool;
 use crate::redact::{PolicyConfig, Redactor};
@@ -39,6 +40,9 @@ pub struct ServeOptions {
     /// Record every read of agent data in the log (`agentrail.access`). Only the benchmark that
     /// measures what auditing costs turns it off; the server warns loudly when it is off.
     pub audit_reads: bool,
+    /// The inventory (`agents.toml`); its changes and those of the policies it names are
+    /// recorded in the ledger at start and while the server runs.
+    pub agents: Option<PathBuf>,
 }
 
 impl Default for ServeOptions {
@@ -53,6 +57,7 @@ impl Default for ServeOptions {
             checkpoint_interval_ms: 1000,
             shutdown_timeout: std::time::Duration::from_secs(10),
             audit_reads: true,
+            agents: None,
         }
     }
 }
@@ -126,7 +131,7 @@ impl Background {
 /// ledger back.
 pub fn build_state(
     data: &Path,
-    ledger: Ledger,
+    mut ledger: Ledger,
     redactor: Arc<Redactor>,
     keys: Vec<agentrail_store::backend::ApiKeyRow>,
     admin_token: Option<String>,
@@ -134,6 +139,28 @@ pub fn build_state(
 ) -> Result<(AppState, Background), ServeError> {
     let clock = ledger.clock();
     let verifier = ledger.verifier();
+    // The inventory's changes since the ledger last saw it are recorded before anything else.
+    let policy_state = match &opts.agents {
+        Some(path) => {
+            let (state, synced) = inventory::sync_ledger(data, &mut ledger, path, "serve")
+                .map_err(|e| {
+                    ServeError::Config(format!(
+                        "the inventory {} does not load: {e}; fix it and start again",
+                        path.display()
+                    ))
+                })?;
+            if !synced.found {
+                tracing::warn!(path = %path.display(), "no inventory file: every agent is unregistered until it exists");
+            } else if synced.leaves.is_empty() {
+                tracing::info!(path = %path.display(), agents = state.inventory.agents.len(), policy_set = %state.policies.hash(), "inventory loaded; unchanged since last recorded");
+            } else {
+                tracing::info!(path = %path.display(), changes = ?synced.summary, "recorded the inventory's changes");
+            }
+            state
+        }
+        None => inventory::recorded_state(data, &mut ledger)
+            .map_err(|e| ServeError::Config(format!("reading the recorded inventory: {e}")))?,
+    };
     let (writer, writer_thread) = writer::spawn(
         ledger,
         WriterConfig {
@@ -169,6 +196,7 @@ pub fn build_state(
         reads: ReadPool::new(data, indexed_rx, signals),
         verifier,
         audit_reads: opts.audit_reads,
+        inventory: inventory::Inventory::new(opts.agents.clone(), policy_state),
     });
     Ok((
         state,
@@ -255,6 +283,7 @@ pub async fn run(
 
     let writer = state.writer.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(inventory::poll(state.clone(), stop_rx.clone()));
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
