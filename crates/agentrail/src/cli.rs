@@ -20,8 +20,21 @@ pub struct Cli {
         default_value = "./agentrail-data"
     )]
     pub data: PathBuf,
+    /// The agent inventory (default: agents.toml in the data directory). Policy files it names
+    /// are read relative to its directory.
+    #[arg(long, global = true, env = "AGENTRAIL_AGENTS")]
+    pub agents: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Where the inventory is read from.
+    pub fn inventory_path(&self) -> PathBuf {
+        self.agents
+            .clone()
+            .unwrap_or_else(|| self.data.join("agents.toml"))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +70,13 @@ pub enum Command {
     Session(SessionCommand),
     /// Rebuild the session index (DATA/index.sqlite) from the ledger alone.
     Reindex,
+    /// The agent inventory (agents.toml): list, show, add, import, export, and discover the
+    /// agents and principals nobody registered.
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+    /// Gap assessment: score each agent Yes/Partial/No on Intent, Scope, Decision trace and
+    /// Outcome from the evidence in a period (docs/assessment.md).
+    Assess(AssessArgs),
     /// Ingest the bundled example agent events, verify them and show what to try next.
     Demo(DemoArgs),
     /// Benchmarks (docs/benchmarks.md).
@@ -170,6 +190,10 @@ pub struct VerifyArgs {
     /// Leaves per read transaction.
     #[arg(long, default_value_t = 10_000, hide = true)]
     pub chunk: usize,
+    /// Also replay the log's inventory and policy records and re-evaluate every scope policy
+    /// decision the session index holds (docs/policy.md).
+    #[arg(long)]
+    pub policies: bool,
 }
 
 /// How `sessions` prints.
@@ -224,6 +248,9 @@ pub struct SessionsArgs {
     /// Sessions that acted as this principal.
     #[arg(long)]
     pub principal: Option<String>,
+    /// Only sessions with a scope violation (an action or start a scope policy denied).
+    #[arg(long)]
+    pub violations: bool,
     /// Sessions per page, 1 to 1000 (default 50).
     #[arg(long)]
     pub limit: Option<String>,
@@ -261,6 +288,117 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {}
+
+/// How inventory and discovery verbs print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AgentsFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// List the agents in the inventory.
+    List {
+        #[arg(long, value_enum, default_value_t = AgentsFormat::Text)]
+        format: AgentsFormat,
+    },
+    /// Show one agent: its inventory entry and what the events show of it.
+    Show {
+        id: String,
+        #[arg(long, value_enum, default_value_t = AgentsFormat::Text)]
+        format: AgentsFormat,
+    },
+    /// Add an agent to the inventory (appended to the file; its comments are kept) and record
+    /// the change in the log.
+    Add(Box<AddAgentArgs>),
+    /// Add the agents of a TOML or JSON inventory file to this one, and record the change.
+    Import {
+        file: PathBuf,
+        /// Replace agents whose id is already registered (the file is rewritten: its comments
+        /// are not kept).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Print the inventory (as TOML or JSON).
+    Export {
+        #[arg(long, value_enum, default_value_t = ExportFormat::Toml)]
+        format: ExportFormat,
+        /// Export the inventory the log last recorded, not the file.
+        #[arg(long)]
+        recorded: bool,
+    },
+    /// List the agent ids and principals seen in agent events that the inventory does not
+    /// register.
+    Discover {
+        #[arg(long, value_enum, default_value_t = AgentsFormat::Text)]
+        format: AgentsFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Toml,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct AddAgentArgs {
+    /// The agent id, as its events' `agent_id`.
+    pub id: String,
+    /// llm-agent, api-integration, scheduled-job, service-account, internal-automation or
+    /// third-party-ai-tool.
+    #[arg(long)]
+    pub kind: String,
+    /// Who answers for it (a team or a person).
+    #[arg(long)]
+    pub owner: String,
+    #[arg(long, default_value = "")]
+    pub name: String,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// A service account or key id it acts under (a reference, never a secret); repeatable.
+    #[arg(long = "principal")]
+    pub principals: Vec<String>,
+    /// A system it may touch; repeatable.
+    #[arg(long = "system")]
+    pub systems: Vec<String>,
+    /// An allowed trigger (user, schedule, system, agent); repeatable.
+    #[arg(long = "trigger")]
+    pub triggers: Vec<String>,
+    /// public, internal, confidential, customer or restricted.
+    #[arg(long)]
+    pub classification: Option<String>,
+    /// It holds elevated permissions.
+    #[arg(long)]
+    pub elevated: bool,
+    /// Its Cedar policy file, relative to the inventory's directory.
+    #[arg(long)]
+    pub policy: Option<String>,
+}
+
+/// How `assess` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AssessFormat {
+    Md,
+    Html,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct AssessArgs {
+    /// Sessions that started at or after this time (RFC 3339, or a date: midnight UTC).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Sessions that started before this time (RFC 3339, or a date: midnight UTC).
+    #[arg(long)]
+    pub to: Option<String>,
+    #[arg(long, value_enum, default_value_t = AssessFormat::Md)]
+    pub format: AssessFormat,
+    /// Write the report to this file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {

@@ -99,7 +99,7 @@ fn sessions_lists_newest_first_filters_and_pages() {
     let text = env.ok(&["sessions"]);
     let rows: Vec<&str> = text.lines().skip(1).collect();
     assert!(text.starts_with("STARTED "), "{text}");
-    assert_eq!(rows.len(), 5, "{text}");
+    assert_eq!(rows.len(), 6, "{text}");
     assert!(rows[0].contains("sess-triage-88121"), "{text}");
     assert!(rows[1].contains("sess-47892-renewals"), "{text}");
     assert!(
@@ -120,7 +120,8 @@ fn sessions_lists_newest_first_filters_and_pages() {
             "sess-47892-renewals",
             "sess-nightly-2026-11-24",
             "sess-nightly-2026-11-23",
-            "sess-nightly-2026-11-22"
+            "sess-nightly-2026-11-22",
+            "sess-sheets-1121"
         ]
     );
     assert_eq!(all["sessions"][1]["counts"]["decisions"], 1);
@@ -228,7 +229,7 @@ fn the_narrative_of_request_47892_answers_why_these_customers() {
     }
     let chosen = out.lines().find(|l| l.contains("chosen ")).unwrap();
     assert!(!chosen.contains("001Dn0000000003"), "{chosen}");
-    assert!(out.contains("checkpoint size 58, root "), "{out}");
+    assert!(out.contains("checkpoint size 61, root "), "{out}");
     assert_eq!(out, env.ok(&["session", "show", "sess-47892-renewals"]));
 
     let v = env.json(&["session", "show", "sess-47892-renewals", "--format", "json"]);
@@ -352,7 +353,7 @@ fn reindex_rebuilds_the_same_index_from_the_ledger() {
     }
     assert_eq!(
         env.ok(&["reindex"]),
-        "rebuilt the session index from the ledger: 58 leaves, 5 sessions\n"
+        "rebuilt the session index from the ledger: 61 leaves, 6 sessions\n"
     );
     assert_eq!(env.ok(&["sessions", "--format", "json"]), before);
     assert_eq!(env.ok(&["reindex"]), env.ok(&["reindex"]));
@@ -485,7 +486,7 @@ fn events_newer_than_the_checkpoint_are_named_not_failed() {
     );
     assert!(out.contains("inclusion of 7 of 8 events verified"), "{out}");
     assert!(
-        out.contains("1 event is not yet covered by a signed checkpoint (leaf 58): run `agentrail checkpoint --new`"),
+        out.contains("1 event is not yet covered by a signed checkpoint (leaf 61): run `agentrail checkpoint --new`"),
         "{out}"
     );
     env.ok(&["checkpoint", "--new"]);

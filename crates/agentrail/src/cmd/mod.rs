@@ -1,12 +1,15 @@
 //! One module per verb. Each returns the exit code for the outcomes it judges itself (rejected
 //! events, failed verification); errors go up to `main`, which maps them.
 
+mod agents;
 mod apikeys;
+mod assess;
 mod bench;
 mod bench_load;
 mod bench_sessions;
 mod demo;
 mod ingest;
+mod inventory;
 mod prove;
 mod read;
 mod remote;
@@ -23,6 +26,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub fn run(cli: Cli) -> Result<Exit> {
+    let inventory = cli.inventory_path();
     let data = cli.data.as_path();
     match cli.command {
         Command::Init(a) => init(data, a.origin, a.publish),
@@ -34,11 +38,13 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::VerifyConsistency(a) => prove::verify_consistency(&a),
         Command::Verify(a) => verify::run(data, &a),
         Command::Key => read::key(data),
-        Command::Serve(a) => serve::run(data, &a),
+        Command::Serve(a) => serve::run(data, &a, &inventory),
         Command::ApiKeys(c) => apikeys::run(data, &c),
         Command::Sessions(a) => session::sessions(data, &a),
         Command::Session(SessionCommand::Show(a)) => session::show(data, &a),
         Command::Reindex => session::reindex(data),
+        Command::Agents(c) => agents::run(data, &inventory, &c),
+        Command::Assess(a) => assess::run(data, &inventory, &a),
         Command::Demo(_) => demo::run(data),
         Command::Bench(a) => bench::run(&a),
     }

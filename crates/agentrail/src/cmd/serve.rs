@@ -7,7 +7,7 @@ use agentrail_server::Limits;
 use anyhow::{Context, Result};
 use std::path::Path;
 
-pub fn run(data: &Path, a: &ServeArgs) -> Result<Exit> {
+pub fn run(data: &Path, a: &ServeArgs, inventory: &Path) -> Result<Exit> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("AGENTRAIL_LOG")
@@ -32,6 +32,7 @@ pub fn run(data: &Path, a: &ServeArgs) -> Result<Exit> {
         checkpoint_interval_ms: a.checkpoint_interval_ms,
         shutdown_timeout: std::time::Duration::from_secs(a.shutdown_timeout_secs),
         audit_reads: !a.no_read_audit,
+        agents: Some(inventory.to_path_buf()),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

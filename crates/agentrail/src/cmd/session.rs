@@ -7,9 +7,9 @@
 //! What they print of an event is untrusted text an agent wrote: it reaches the output only
 //! through [`escape`], by way of the [`render`] document model.
 
-mod escape;
+pub(crate) mod escape;
 mod narrative;
-mod render;
+pub(crate) mod render;
 
 use crate::cli::{ListFormat, SessionsArgs, ShowArgs, ShowFormat};
 use crate::exit::Exit;
@@ -23,9 +23,9 @@ use serde_json::json;
 use std::path::Path;
 
 /// The ledger, read-only, and its session index.
-struct Reader {
-    ledger: Box<dyn Backend>,
-    index: Index,
+pub(crate) struct Reader {
+    pub(crate) ledger: Box<dyn Backend>,
+    pub(crate) index: Index,
     /// Set when the data directory's index could not be written (a read-only copy): a
     /// temporary index, rebuilt for this command and deleted after it.
     _scratch: Option<tempfile::TempDir>,
@@ -37,7 +37,7 @@ impl Reader {
     /// Opens the ledger and its index, and indexes whatever the ledger committed since the
     /// last read. When the data directory's index cannot be written (an auditor's read-only
     /// copy), it builds a temporary one instead and says so.
-    fn caught_up(data: &Path) -> Result<Reader> {
+    pub(crate) fn caught_up(data: &Path) -> Result<Reader> {
         let path = DataDir::new(data).index();
         let mut ledger = open_read(data)?;
         let local = Index::open(&path).and_then(|mut index| {
@@ -135,6 +135,7 @@ pub fn sessions(data: &Path, a: &SessionsArgs) -> Result<Exit> {
         ("request_id", &a.request_id),
         ("conversation_id", &a.conversation_id),
         ("principal", &a.principal),
+        ("violation", &a.violations.then(|| "true".to_string())),
         ("limit", &a.limit),
         ("cursor", &a.cursor),
     ];
@@ -216,6 +217,9 @@ fn row(s: &Session) -> render::Row {
     if c.denied > 0 || s.authorization.as_deref() == Some("deny") {
         flags.push("denied");
     }
+    if c.violations > 0 {
+        flags.push("violation");
+    }
     let flags = if flags.is_empty() {
         Line::new().ours("-")
     } else {
@@ -267,6 +271,81 @@ pub fn demo_narrative(data: &Path) -> Result<()> {
     let views = r.request(DEMO_REQUEST)?;
     if print(&views, Some(DEMO_REQUEST), ShowFormat::Text)? != Exit::Success {
         bail!("request {DEMO_REQUEST}: the log failed its integrity checks (see above)");
+    }
+    Ok(())
+}
+
+/// The demo's closing part: the gap assessment's summary and remediation order, the
+/// unregistered agents, and the session with a scope violation, with the policy that denied it.
+pub fn demo_governance(data: &Path, violation_session: &str) -> Result<()> {
+    let mut r = Reader::caught_up(data)?;
+    let state = r.index.policy_state()?;
+    let now = agentrail_core::timefmt::format_unix_nanos(
+        agentrail_store::clock::Clock::now_unix_nanos(&agentrail_store::clock::SystemClock),
+    )?;
+    let report = agentrail_index::assess::gather::report(
+        &r.index,
+        r.ledger.as_mut(),
+        &state,
+        agentrail_index::assess::Period::default(),
+        &now,
+    )?;
+    say!("{}", escape::escape(report.summary_sentence()));
+    for a in &report.agents {
+        let scores: Vec<String> = a
+            .layers
+            .iter()
+            .map(|l| format!("{} {}", l.layer.name(), l.score.label()))
+            .collect();
+        say!(
+            "  {:<20} {:<11} {}{}",
+            escape::escape(&a.agent.id),
+            if a.agent.registered {
+                "registered"
+            } else {
+                "DISCOVERED"
+            },
+            scores.join(" | "),
+            if a.violations.count > 0 {
+                format!(" | {} scope violation(s)", a.violations.count)
+            } else {
+                String::new()
+            }
+        );
+    }
+    if let Some(first) = report.remediation.first() {
+        say!(
+            "remediation starts with {} ({})",
+            escape::escape(&first.agent_id),
+            escape::escape(&first.why)
+        );
+    }
+    let view = r.view(violation_session)?;
+    for d in view
+        .policy
+        .iter()
+        .filter(|d| d.verdict.decision == agentrail_policy::Decision::Deny)
+    {
+        let what = view
+            .event(d.leaf_index)
+            .and_then(|e| e.body())
+            .and_then(|b| b.get("action"))
+            .map(|a| {
+                format!(
+                    "{} {}/{}",
+                    a["type"].as_str().unwrap_or("?"),
+                    a["system"].as_str().unwrap_or("?"),
+                    a["resource"].as_str().unwrap_or("?")
+                )
+            })
+            .unwrap_or_default();
+        say!(
+            "scope violation in {}: {} (event {}) denied by policy {}",
+            escape::escape(violation_session),
+            escape::escape(&what),
+            escape::escape(&d.event_id),
+            escape::escape(&d.verdict.policies.join(", "))
+        );
     }
     Ok(())
 }

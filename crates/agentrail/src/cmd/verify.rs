@@ -40,11 +40,52 @@ pub fn run(data: &Path, args: &VerifyArgs) -> Result<Exit> {
         args.trusted.is_empty(),
         started.elapsed().as_secs_f64(),
     )?;
-    Ok(if report.ok() {
+    let policies_ok = if args.policies {
+        verify_policies(data, args.chunk)?
+    } else {
+        true
+    };
+    Ok(if report.ok() && policies_ok {
         Exit::Success
     } else {
         Exit::Invalid
     })
+}
+
+/// `verify --policies`: replays the inventory and policy records and re-evaluates every stored
+/// scope policy decision; true when all agree.
+fn verify_policies(data: &Path, chunk: usize) -> Result<bool> {
+    let started = Instant::now();
+    let mut r = super::session::Reader::caught_up(data)?;
+    let check = agentrail_index::policy::verify_policies(&mut r.index, r.ledger.as_mut(), chunk)?;
+    for p in check.problems.iter().take(100) {
+        say!("INVALID policy decision: {p}");
+    }
+    if check.problems.len() > 100 {
+        say!(
+            "... and {} more policy problems",
+            check.problems.len() - 100
+        );
+    }
+    say!(
+        "policies: replayed {} leaves and {} inventory/policy records in {:.2}s; re-evaluated {} events under {} policy sets: {} stored decisions agree ({} scope violations)",
+        check.leaves,
+        check.records,
+        started.elapsed().as_secs_f64(),
+        check.evaluated,
+        check.policy_sets.len(),
+        check.decisions,
+        check.denied
+    );
+    if check.problems.is_empty() {
+        say!("POLICIES VERIFIED: every stored decision is what the recorded policies give");
+    } else {
+        say!(
+            "POLICIES FAILED: {} decisions disagree (the index is derived data: `agentrail reindex` rebuilds it; find out first who changed it)",
+            check.problems.len()
+        );
+    }
+    Ok(check.problems.is_empty())
 }
 
 /// The signing key on disk must be the key the log recorded at init.

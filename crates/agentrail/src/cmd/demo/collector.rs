@@ -35,6 +35,7 @@ pub fn with_collector<T>(data: &Path, play: impl FnOnce(&Client) -> Result<T>) -
     let runtime = &runtime;
     let opts = ServeOptions {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        agents: Some(data.join("agents.toml")),
         ..ServeOptions::default()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

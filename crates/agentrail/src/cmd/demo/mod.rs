@@ -24,6 +24,27 @@ use std::path::Path;
 const EXAMPLE_EVENTS: &str = include_str!("../../../../../examples/events.ndjson");
 const EXAMPLE_FILE: &str = "examples/events.ndjson";
 const PROVE_ID: &str = "rd-47892-d01";
+/// The demo company's inventory and scope policies, installed in the data directory.
+const INVENTORY: &[(&str, &str)] = &[
+    (
+        "agents.toml",
+        include_str!("../../../../../examples/agents.toml"),
+    ),
+    (
+        "policies/base.cedar",
+        include_str!("../../../../../examples/policies/base.cedar"),
+    ),
+    (
+        "policies/renewal-drafter.cedar",
+        include_str!("../../../../../examples/policies/renewal-drafter.cedar"),
+    ),
+    (
+        "policies/billing-sync.cedar",
+        include_str!("../../../../../examples/policies/billing-sync.cedar"),
+    ),
+];
+/// The session whose scope violation the demo shows.
+const VIOLATION_SESSION: &str = "sess-nightly-2026-11-24";
 const NATIVE: &str = "native JSON, POST /api/v1/events";
 const OTLP: &str = "OTLP/HTTP protobuf, POST /v1/traces";
 
@@ -36,6 +57,7 @@ pub fn run(data: &Path) -> Result<Exit> {
         )?;
         say!("initialized {} (origin {origin})", data.display());
     }
+    install_inventory(data)?;
     let sessions = native_sessions()?;
     let exports = otlp::exports();
     let sent = collector::with_collector(data, |client| play(client, &sessions, &exports))?;
@@ -48,8 +70,36 @@ pub fn run(data: &Path) -> Result<Exit> {
     say!("---- request 47892, as the log tells it ----");
     super::session::demo_narrative(data)?;
     say!("---- end of request 47892 ----");
+    say!();
+    say!("---- the gap assessment, as an auditor would receive it ----");
+    super::session::demo_governance(data, VIOLATION_SESSION)?;
     try_next(data)?;
     Ok(Exit::Success)
+}
+
+/// Writes the demo company's inventory (`agents.toml`) and its Cedar policies into the data
+/// directory, unless an inventory is already there (the user's own edits are kept).
+fn install_inventory(data: &Path) -> Result<()> {
+    if data.join("agents.toml").exists() {
+        say!(
+            "using the inventory already in {} (agents.toml)",
+            data.display()
+        );
+        return Ok(());
+    }
+    for (name, text) in INVENTORY {
+        let path = data.join(name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    say!(
+        "installed the demo inventory: {} (5 agents) and its Cedar scope policies under {}",
+        data.join("agents.toml").display(),
+        data.join("policies").display()
+    );
+    Ok(())
 }
 
 /// One line of the bundled example.
@@ -149,6 +199,7 @@ fn play(client: &Client, sessions: &[Session], exports: &[otlp::Export]) -> Resu
     say!("  nightly-usage-sync   the 02:00 scheduled job, on Nov 22, 23 and 24; on the 24th it also reads");
     say!("                       hr-payroll employees/salaries, outside its usual systems (snowflake, stripe)");
     say!("  support-triage       started by a Zendesk webhook for ticket 88121");
+    say!("  sheets-export        a spreadsheet connector nobody registered, exporting accounts (Nov 21)");
     say!(
         "  {:<20} instrumented with OpenTelemetry: exports spans, children before their parent",
         otlp::AGENT
@@ -344,6 +395,26 @@ fn try_next(data: &Path) -> Result<()> {
             "",
         ),
         (format!("agentrail --data {d} verify"), "re-derive the whole log"),
+        (
+            format!("agentrail --data {d} agents discover"),
+            "agents and principals nobody registered",
+        ),
+        (
+            format!("agentrail --data {d} sessions --violations"),
+            "runs a scope policy flagged",
+        ),
+        (
+            format!("agentrail --data {d} session show {VIOLATION_SESSION}"),
+            "the violation, with the policy that denied it",
+        ),
+        (
+            format!("agentrail --data {d} assess --format html --out gap-report.html"),
+            "the gap report, for the auditor",
+        ),
+        (
+            format!("agentrail --data {d} verify --policies"),
+            "re-check every policy decision",
+        ),
         (
             format!("agentrail --data {d} serve"),
             "the collector, on 127.0.0.1:4318; then, from another shell:",

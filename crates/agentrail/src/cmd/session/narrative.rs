@@ -9,6 +9,7 @@ mod trace;
 use super::escape;
 use super::render::{Block, Doc, Line, Row, Tone};
 use agentrail_index::view::{SessionView, ViewEvent};
+use agentrail_policy::Decision;
 use serde_json::Value;
 
 /// The most columns of resource ids one scope row shows; the rest are counted.
@@ -258,21 +259,114 @@ impl Narrative<'_> {
             }
         }
         doc.push(Block::Text(summary));
-        let rows = actions.iter().map(|ev| self.action_row(ev)).collect();
+        let rows: Vec<Row> = actions.iter().map(|ev| self.action_row(ev)).collect();
+        let policy_column = !self.v.policy.is_empty();
+        let rows = rows
+            .into_iter()
+            .zip(&actions)
+            .map(|(mut row, ev)| {
+                if policy_column {
+                    row.push(self.policy_cell(ev.leaf_index));
+                }
+                row
+            })
+            .collect();
+        let mut head = vec![
+            "TIME",
+            "TYPE",
+            "SYSTEM",
+            "RESOURCE",
+            "IDS",
+            "OPERATION",
+            "STATUS",
+            "DETAIL",
+        ];
+        if policy_column {
+            head.push("POLICY");
+        }
+        let width = head.len();
         doc.push(Block::Table {
-            head: vec![
-                "TIME",
-                "TYPE",
-                "SYSTEM",
-                "RESOURCE",
-                "IDS",
-                "OPERATION",
-                "STATUS",
-                "DETAIL",
-            ],
-            right: vec![false; 8],
+            head,
+            right: vec![false; width],
             rows,
         });
+        self.violations(doc);
+    }
+
+    /// The scope policy's verdict on one event, as a table cell.
+    fn policy_cell(&self, leaf_index: u64) -> Line {
+        match self.v.policy_of(leaf_index) {
+            None => Line::new().ours("-").tone(Tone::Dim),
+            Some(d) => {
+                let v = &d.verdict;
+                let tone = match v.decision {
+                    Decision::Allow => Tone::Good,
+                    Decision::Deny | Decision::Error => Tone::Bad,
+                    Decision::NoPolicy => Tone::Dim,
+                };
+                let word = match v.decision {
+                    Decision::Deny => "VIOLATION",
+                    Decision::Error => "ERROR",
+                    other => other.as_str(),
+                };
+                let mut l = Line::new().ours(word).tone(tone);
+                if !v.policies.is_empty() {
+                    l = l.ours(" by ").agent(&v.policies.join(", "));
+                }
+                l
+            }
+        }
+    }
+
+    /// Every scope violation and policy error of the session, with the policies that decided.
+    fn violations(&self, doc: &mut Doc) {
+        for d in &self.v.policy {
+            let v = &d.verdict;
+            let label = match v.decision {
+                Decision::Deny => "VIOLATION",
+                Decision::Error => "POLICY ERROR",
+                _ => continue,
+            };
+            let what = self
+                .v
+                .event(d.leaf_index)
+                .and_then(|e| e.body())
+                .and_then(|b| b.get("action"))
+                .map(|a| {
+                    Line::new()
+                        .agent(text(a, "/type").unwrap_or("?"))
+                        .ours(" ")
+                        .agent(text(a, "/system").unwrap_or("?"))
+                        .ours(" ")
+                        .agent(text(a, "/resource").unwrap_or("-"))
+                })
+                .unwrap_or_else(|| Line::new().agent(&d.kind));
+            let mut line = Line::new()
+                .ours(format!("{label}: "))
+                .tone(Tone::Bad)
+                .ours("event ")
+                .agent(&d.event_id)
+                .ours(" (");
+            line.extend(what);
+            line = line.ours(")");
+            line = match (v.decision, v.policies.is_empty()) {
+                (Decision::Deny, true) => line.ours(": no policy permits it"),
+                (Decision::Deny, false) => line.ours(": denied by ").agent(&v.policies.join(", ")),
+                (_, true) => line.ours(": evaluation failed"),
+                (_, false) => line
+                    .ours(": evaluation failed (satisfied: ")
+                    .agent(&v.policies.join(", "))
+                    .ours(")"),
+            };
+            line = line.ours(format!(
+                " under policy set {}",
+                v.policy_set_hash.get(..12).unwrap_or(&v.policy_set_hash)
+            ));
+            doc.push(Block::Text(line));
+            for e in &v.errors {
+                doc.push(Block::Text(Line::new().ours("  error: ").agent(e)));
+            }
+        }
     }
 
     fn action_row(&self, ev: &ViewEvent) -> Row {

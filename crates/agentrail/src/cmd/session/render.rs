@@ -116,6 +116,11 @@ impl Line {
         self.0.is_empty()
     }
 
+    /// Appends the pieces of `other`, each with its own tone.
+    pub fn extend(&mut self, other: Line) {
+        self.0.extend(other.0);
+    }
+
     /// Sets the tone of the last piece.
     pub fn tone(mut self, tone: Tone) -> Line {
         if let Some(p) = self.0.last_mut() {
