@@ -23,14 +23,18 @@ use std::time::{Duration, Instant};
 /// Called once with the outcome of a submitted batch, after its commit is durable (or failed).
 pub type Reply = Box<dyn FnOnce(Result<Vec<AppendOutcome>, LedgerError>) + Send>;
 
+/// Sends a job's result to its caller.
+type Answer = Box<dyn FnOnce() + Send>;
+
 enum Job {
     Append {
         batch: Prepared,
         reply: Reply,
     },
     Checkpoint(mpsc::Sender<Result<CheckpointRow, LedgerError>>),
-    /// Anything else that must run as the one writer (API keys, internal records).
-    Exec(Box<dyn FnOnce(&mut Ledger) + Send>),
+    /// Anything else that must run as the one writer (API keys, internal records). It returns
+    /// the answer to its caller, sent only once the new tree size is published.
+    Exec(Box<dyn FnOnce(&mut Ledger) -> Answer + Send>),
     /// Stop after everything queued before this; later jobs are refused.
     Stop,
 }
@@ -240,7 +244,10 @@ impl Writer {
         let (tx, rx) = mpsc::channel();
         self.tx
             .try_send(Job::Exec(Box::new(move |ledger| {
-                let _ = tx.send(f(ledger));
+                let out = f(ledger);
+                Box::new(move || {
+                    let _ = tx.send(out);
+                })
             })))
             .map_err(|e| match e {
                 TrySendError::Full(_) => LedgerError::QueueFull,
@@ -341,8 +348,11 @@ fn run_other(ledger: &mut Ledger, job: Job, size: &TreeSize) {
             let _ = tx.send(ledger.checkpoint_now());
         }
         Job::Exec(f) => {
-            f(ledger);
+            let answer = f(ledger);
+            // Published before the caller hears back, as for appends: whoever was answered
+            // finds what it wrote in the published size.
             size.publish(ledger.size());
+            answer();
         }
         Job::Append { .. } | Job::Stop => unreachable!("handled by the caller"),
     }
