@@ -244,6 +244,16 @@ impl Index {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// How many stored decisions are `decision` (`allow`, `deny` or `error`).
+    pub fn decisions_total(&self, decision: &str) -> Result<u64, IndexError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM policy_decisions WHERE decision = ?1",
+            [decision],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
     /// The inventory and policies in force after the last indexed leaf.
     pub fn policy_state(&self) -> Result<PolicyState, IndexError> {
         if let Some((_, s)) = &self.policy {
@@ -338,6 +348,7 @@ pub fn verify_policies(
                 out.records += 1;
                 match apply_record(&mut state, row, &h.kind) {
                     Ok(_) => check_record(row, &h.kind, &state, &mut out),
+                    // Left out of the state, as the index leaves it out.
                     Err(e) => out.problems.push(e.to_string()),
                 }
                 continue;
