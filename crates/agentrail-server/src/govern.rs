@@ -187,6 +187,8 @@ pub async fn authorize(
     }
     let bytes = crate::body::read(&headers, body, &st.limits).await?;
     let _permit = st.admit()?;
+    // The session's intent comes from the index: let it hold what was committed before.
+    st.index_level().await?;
     let now = timefmt::format_unix_nanos(st.clock.now_unix_nanos())
         .map_err(|e| ApiError::Internal(format!("the clock is out of range: {e}")))?;
     let state = st.clone();
