@@ -189,7 +189,13 @@ fn agent(o: &mut String, n: usize, a: &AgentAssessment) {
     );
     let _ = writeln!(o, "<dl class=\"meta\">");
     let rows: [(&str, String); 9] = [
-        ("Name", c(&g.name)),
+        (
+            "Name",
+            opt(
+                Some(g.name.as_str()).filter(|n| !n.is_empty()),
+                "none given",
+            ),
+        ),
         ("Kind", opt(g.kind.as_deref(), "not recorded")),
         ("Owner", opt(g.owner.as_deref(), "none named")),
         (
@@ -332,12 +338,16 @@ fn remediation(o: &mut String, r: &Report) {
     let _ = writeln!(o, "<p>Highest risk first.</p>\n<ol>");
     for item in &r.remediation {
         let a = &r.agents[item.agent];
+        let name = if a.agent.name.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", c(&a.agent.name))
+        };
         let _ = writeln!(
             o,
-            "<li><a href=\"#agent-{}\">{}</a> ({}): {}\n<ul>",
+            "<li><a href=\"#agent-{}\">{}</a>{name}: {}\n<ul>",
             item.agent + 1,
             c(&a.agent.id),
-            c(&a.agent.name),
             h(&item.why)
         );
         for action in &item.actions {

@@ -166,14 +166,12 @@ pub(super) fn render(r: &Report) -> String {
     }
     for (n, item) in r.remediation.iter().enumerate() {
         let a = &r.agents[item.agent];
-        let _ = writeln!(
-            o,
-            "{}. {} ({}): {}",
-            n + 1,
-            code(&a.agent.id),
-            code(&a.agent.name),
-            item.why
-        );
+        let name = if a.agent.name.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", code(&a.agent.name))
+        };
+        let _ = writeln!(o, "{}. {}{name}: {}", n + 1, code(&a.agent.id), item.why);
         for action in &item.actions {
             let _ = writeln!(o, "   - {action}");
         }
@@ -198,7 +196,9 @@ fn score_cell(s: Score) -> &'static str {
 fn agent(o: &mut String, n: usize, a: &AgentAssessment) {
     let g = &a.agent;
     let _ = writeln!(o, "\n### {n}. {}\n", code(&g.id));
-    let _ = writeln!(o, "- Name: {}", code(&g.name));
+    if !g.name.is_empty() {
+        let _ = writeln!(o, "- Name: {}", code(&g.name));
+    }
     let _ = writeln!(
         o,
         "- Kind: {}",

@@ -194,8 +194,14 @@ fn replace_file(path: &Path, text: &str) -> Result<agentrail_policy::Loaded> {
         .with_context(|| format!("writing beside {}", path.display()))?;
     std::fs::write(tmp.path(), text)
         .with_context(|| format!("writing {}", tmp.path().display()))?;
-    let loaded = load(tmp.path())
-        .map_err(|e| InvalidInput(format!("{} would not load: {e}", path.display())))?;
+    // Errors name the file the user edits, not the one beside it.
+    let loaded = load(tmp.path()).map_err(|e| {
+        let msg = e.to_string().replace(
+            &tmp.path().display().to_string(),
+            &path.display().to_string(),
+        );
+        InvalidInput(format!("{} would not load: {msg}", path.display()))
+    })?;
     tmp.persist(path)
         .with_context(|| format!("replacing {}", path.display()))?;
     Ok(loaded)
@@ -209,7 +215,19 @@ fn current_text(path: &Path) -> Result<String> {
     }
 }
 
+/// Changing the inventory records the change in the log, so the log must exist first.
+fn require_data(data: &Path) -> Result<()> {
+    if agentrail_store::ledger::DataDir::new(data).db().exists() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "no data directory at {}: run `agentrail init` first (every change of the inventory is recorded in the log)",
+        data.display()
+    )
+}
+
 fn add(data: &Path, path: &Path, a: &AddAgentArgs) -> Result<Exit> {
+    require_data(data)?;
     let entry = AgentEntry {
         id: a.id.clone(),
         name: a.name.clone(),
@@ -263,6 +281,7 @@ fn read_import(file: &Path) -> Result<Inventory> {
 }
 
 fn import(data: &Path, path: &Path, file: &Path, replace: bool) -> Result<Exit> {
+    require_data(data)?;
     let incoming = read_import(file)?;
     let mut current = read_file(path)?.map(|l| l.inventory).unwrap_or_default();
     let clashes: Vec<&str> = incoming
@@ -271,19 +290,20 @@ fn import(data: &Path, path: &Path, file: &Path, replace: bool) -> Result<Exit> 
         .filter(|e| current.get(&e.id).is_some())
         .map(|e| e.id.as_str())
         .collect();
-    let text = if clashes.is_empty() {
+    let new_policies = incoming
+        .policies
+        .iter()
+        .any(|p| !current.policies.contains(p));
+    let text = if !clashes.is_empty() && !replace {
+        return Err(InvalidInput(format!(
+            "already registered in {}: {}; give --replace to replace them",
+            path.display(),
+            clashes.join(", ")
+        ))
+        .into());
+    } else if clashes.is_empty() && !new_policies {
         // Appended: the file's comments stay.
         let mut text = current_text(path)?;
-        for p in &incoming.policies {
-            if !current.policies.contains(p) {
-                return Err(InvalidInput(format!(
-                    "{} adds the inventory-wide policy {p:?}: add it to the top of {} by hand (appending cannot place it)",
-                    file.display(),
-                    path.display()
-                ))
-                .into());
-            }
-        }
         for e in &incoming.agents {
             if !text.is_empty() && !text.ends_with("\n\n") {
                 text.push_str(if text.ends_with('\n') { "\n" } else { "\n\n" });
@@ -291,7 +311,9 @@ fn import(data: &Path, path: &Path, file: &Path, replace: bool) -> Result<Exit> 
             text.push_str(&e.to_toml_table());
         }
         text
-    } else if replace {
+    } else {
+        // Replacing entries, or adding inventory-wide policies (which go at the top): the file
+        // is rewritten from the merged inventory.
         for e in incoming.agents.iter().cloned() {
             match current.agents.iter_mut().find(|c| c.id == e.id) {
                 Some(slot) => *slot = e,
@@ -303,18 +325,13 @@ fn import(data: &Path, path: &Path, file: &Path, replace: bool) -> Result<Exit> 
                 current.policies.push(p.clone());
             }
         }
-        eprintln!(
-            "note: {} is rewritten: its comments are not kept",
-            path.display()
-        );
+        if !current_text(path)?.trim().is_empty() {
+            eprintln!(
+                "note: {} is rewritten: its comments are not kept",
+                path.display()
+            );
+        }
         current.to_toml()
-    } else {
-        return Err(InvalidInput(format!(
-            "already registered in {}: {}; give --replace to replace them",
-            path.display(),
-            clashes.join(", ")
-        ))
-        .into());
     };
     let loaded = replace_file(path, &text)?;
     say!(

@@ -2,7 +2,7 @@
 //! index and the inventory and policies the log recorded as in force.
 
 use super::inventory;
-use super::session::Reader;
+use super::session::{escape, Reader};
 use crate::cli::{AssessArgs, AssessFormat};
 use crate::exit::Exit;
 use agentrail_core::timefmt;
@@ -36,7 +36,7 @@ pub fn run(data: &Path, path: &Path, a: &AssessArgs) -> Result<Exit> {
     let text = match a.format {
         AssessFormat::Md => report.to_markdown(),
         AssessFormat::Html => report.to_html(),
-        AssessFormat::Json => format!("{}\n", serde_json::to_string_pretty(&report.to_json())?),
+        AssessFormat::Json => format!("{}\n", escape::json(&report.to_json(), true)),
     };
     match &a.out {
         Some(out) => {

@@ -5,6 +5,7 @@
 //! server, which reloads its own inventory file.
 
 use super::remote::Server;
+use super::session::escape;
 use crate::exit::InvalidInput;
 use agentrail_server::inventory::{sync_ledger, SyncError};
 use anyhow::{Context, Result};
@@ -39,7 +40,7 @@ fn try_record(data: &Path, path: &Path) -> Result<()> {
                 if !synced.leaves.is_empty() {
                     eprintln!(
                         "recorded in the log: {} (leaves {})",
-                        synced.summary.join("; "),
+                        escape::escape(&synced.summary.join("; ")),
                         synced
                             .leaves
                             .iter()
