@@ -79,10 +79,12 @@ mod eval;
 pub use eval::{evaluate_action, evaluate_start};
 
 use crate::PolicyError;
-use cedar_policy::PolicySet;
+use cedar_policy::{ActionConstraint, EntityUid, PolicySet, PrincipalConstraint};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 /// Lowercase hex SHA-256 over `u64be(len(path)) || path || u64be(len(text)) || text` for each
 /// file, in byte order of path.
@@ -101,13 +103,27 @@ pub fn policy_set_hash(files: &BTreeMap<String, String>) -> String {
 /// A compiled set of policy files. Immutable: compile a new one to change it.
 #[derive(Clone)]
 pub struct Policies {
-    // INVARIANT: `hash == policy_set_hash(&files)`, `set` holds exactly the policies of `files`
+    // INVARIANT: `hash == policy_set_hash(&files)`, `whole` holds exactly the policies of `files`
     // under the ids in `ids` (sorted).
     files: BTreeMap<String, String>,
     hash: String,
-    set: PolicySet,
     ids: Vec<String>,
+    /// Every policy, shared by the requests that use the whole set.
+    whole: Arc<PolicySet>,
+    /// For each (agent, action type) asked about, the policies whose scope can match an action
+    /// request of that agent and type ([`Policies::for_action`]).
+    narrowed: Arc<Mutex<HashMap<(String, String), Arc<PolicySet>>>>,
+    /// Each agent's `Agent` entity as last built, with the inventory entry it was built from
+    /// (a hit is used only when the entry is still the same) and its classification.
+    pub(crate) agents: Arc<Mutex<HashMap<String, CachedAgent>>>,
 }
+
+/// An `Agent` entity built for [`Policies::agents`].
+pub(crate) type CachedAgent = (Option<crate::AgentEntry>, cedar_policy::Entity, String);
+
+/// The most (agent, action type) pairs whose narrowed policy sets are kept; beyond, the cache
+/// starts over (agent ids come from events, so their number is not bounded).
+pub(crate) const NARROWED_MAX: usize = 4096;
 
 impl std::fmt::Debug for Policies {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -145,12 +161,7 @@ impl Policies {
     /// No policies at all.
     pub fn empty() -> Policies {
         let files = BTreeMap::new();
-        Policies {
-            hash: policy_set_hash(&files),
-            files,
-            set: PolicySet::new(),
-            ids: Vec::new(),
-        }
+        Policies::from_parts(files, PolicySet::new(), Vec::new())
     }
 
     /// The [`policy_set_hash`] of the files.
@@ -173,8 +184,71 @@ impl Policies {
         self.ids.clone()
     }
 
-    pub(crate) fn set(&self) -> &PolicySet {
-        &self.set
+    /// The whole set, shared.
+    pub(crate) fn whole(&self) -> Arc<PolicySet> {
+        self.whole.clone()
+    }
+
+    pub(crate) fn from_parts(
+        files: BTreeMap<String, String>,
+        set: PolicySet,
+        ids: Vec<String>,
+    ) -> Policies {
+        Policies {
+            hash: policy_set_hash(&files),
+            files,
+            whole: Arc::new(set),
+            ids,
+            narrowed: Arc::default(),
+            agents: Arc::default(),
+        }
+    }
+
+    /// The policies that can apply to an action request whose principal is `agent` and whose
+    /// action is `action`: those whose principal scope is unconstrained, `is Agent`, or names
+    /// `agent`, and whose action scope is unconstrained or names `action`. Cedar evaluates a
+    /// policy's scope before its conditions, so a policy left out could neither be satisfied nor
+    /// err on such a request: the answer is the same as with the whole set, at the cost of the
+    /// few policies that concern this agent rather than all of them.
+    pub(crate) fn for_action(
+        &self,
+        (agent_id, agent): (&str, &EntityUid),
+        (action_type, action): (&str, &EntityUid),
+    ) -> Arc<PolicySet> {
+        let key = (agent_id.to_string(), action_type.to_string());
+        let mut cache = self.narrowed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(set) = cache.get(&key) {
+            return set.clone();
+        }
+        let mut set = PolicySet::new();
+        for p in self.whole.policies() {
+            let principal = match p.principal_constraint() {
+                PrincipalConstraint::Any => true,
+                PrincipalConstraint::Eq(u) | PrincipalConstraint::In(u) => &u == agent,
+                PrincipalConstraint::Is(t) => &t == agent.type_name(),
+                PrincipalConstraint::IsIn(t, u) => &t == agent.type_name() && &u == agent,
+            };
+            #[allow(
+                unreachable_patterns,
+                reason = "other variants exist under cedar features"
+            )]
+            let action_ok = match p.action_constraint() {
+                ActionConstraint::Any => true,
+                ActionConstraint::Eq(u) => &u == action,
+                ActionConstraint::In(us) => us.contains(action),
+                _ => true,
+            };
+            if principal && action_ok {
+                // Ids are unique in `self.whole`, so adding cannot fail.
+                let _ = set.add(p.clone());
+            }
+        }
+        let set = Arc::new(set);
+        if cache.len() >= NARROWED_MAX {
+            cache.clear();
+        }
+        cache.insert(key, set.clone());
+        set
     }
 }
 

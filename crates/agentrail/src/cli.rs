@@ -427,6 +427,11 @@ pub enum BenchCommand {
     Load(LoadArgs),
     /// Reconstruction latency through the HTTP API on a realistic store (10 million events).
     Sessions(SessionsBenchArgs),
+    /// Session index catch-up with and without scope policies to evaluate.
+    Policies {
+        #[arg(long, default_value_t = 500_000)]
+        events: u64,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,7 @@
 //! `policy1`, … in file order); each policy is then re-named (`Policy::new_id`) to its `@id` or
 //! `<path>#<n>` and added to the merged set. Nothing here reads a file or evaluates a policy.
 
-use super::{policy_set_hash, Policies};
+use super::Policies;
 use crate::PolicyError;
 use cedar_policy::{Policy, PolicyId, PolicySet};
 use miette::Diagnostic;
@@ -53,12 +53,7 @@ pub(super) fn build(
         }
     }
     ids.sort();
-    Ok(Policies {
-        hash: policy_set_hash(&files),
-        files,
-        set,
-        ids,
-    })
+    Ok(Policies::from_parts(files, set, ids))
 }
 
 /// The static policies of one file with their 0-based positions, in file order.

@@ -7,6 +7,8 @@
 //! - `bench load`: a load generator for the collector (`bench_load.rs`).
 //! - `bench sessions`: reconstruction and lookup latency through the HTTP API on a store of ten
 //!   million events (`bench_sessions.rs`).
+//! - `bench policies --events N`: session index catch-up over the same fleet, without and with
+//!   scope policies to evaluate (`bench_sessions.rs`).
 //!
 //! Each run uses a fresh data directory under `--dir` (default: a temporary directory), so the
 //! figures include every fsync a real deployment pays.
@@ -98,6 +100,9 @@ pub fn run(args: &BenchArgs) -> Result<Exit> {
         }
         BenchCommand::Load(a) => return super::bench_load::run(a),
         BenchCommand::Sessions(a) => return super::bench_sessions::run(a, base),
+        BenchCommand::Policies { events } => {
+            return super::bench_sessions::run_policies(*events, base)
+        }
         BenchCommand::Verify { events } => {
             let input = ndjson(*events);
             let (_guard, dir) = fresh_dir(base, "bench-verify")?;

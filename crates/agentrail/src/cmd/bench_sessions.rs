@@ -539,3 +539,124 @@ pub fn run(a: &SessionsBenchArgs, base: Option<&Path>) -> Result<Exit> {
     )?;
     Ok(Exit::Success)
 }
+
+/// The fleet's inventory: each agent governed by a policy that permits what its runs do, and one
+/// inventory-wide `forbid`, so every action costs a real evaluation of 33 policies.
+fn fleet_inventory(dir: &Path) -> Result<std::path::PathBuf> {
+    let mut toml = String::from("policies = [\"policies/base.cedar\"]\n");
+    std::fs::create_dir_all(dir.join("policies"))?;
+    std::fs::write(
+        dir.join("policies/base.cedar"),
+        "forbid (principal, action, resource is Resource) when { resource.system == \"hr-payroll\" };\n",
+    )?;
+    for (agent, trigger, system) in AGENTS {
+        toml.push_str(&format!(
+            "\n[[agent]]\nid = \"{agent}\"\nkind = \"llm-agent\"\nowner = \"ops@example.com\"\n\
+             triggers = [\"{trigger}\"]\ndata_classification = \"customer\"\npolicy = \"policies/{agent}.cedar\"\n"
+        ));
+        std::fs::write(
+            dir.join(format!("policies/{agent}.cedar")),
+            format!(
+                "permit (principal, action == Action::\"start\", resource == Agent::\"{agent}\");\n\
+                 permit (principal == Agent::\"{agent}\", action in [Action::\"query\", Action::\"read\"], resource)\n\
+                   when {{ [\"{system}\", \"contracts-db\", \"zendesk\"].contains(resource.system) }};\n\
+                 permit (principal == Agent::\"{agent}\", action == Action::\"model_call\", resource) when {{ resource.system == \"anthropic\" }};\n\
+                 permit (principal == Agent::\"{agent}\", action == Action::\"create\", resource) when {{ resource.system == \"gdrive\" }};\n"
+            ),
+        )?;
+    }
+    let path = dir.join("agents.toml");
+    std::fs::write(&path, toml)?;
+    Ok(path)
+}
+
+/// Builds a store of `events` fleet events, with the fleet's inventory and policies recorded
+/// first when `policies`, and times one full index catch-up. Returns (events, events/s,
+/// violations).
+fn index_rate(data: &Path, events: u64, policies: bool) -> Result<(u64, f64, u64)> {
+    if data.exists() {
+        std::fs::remove_dir_all(data).with_context(|| format!("clearing {}", data.display()))?;
+    }
+    Ledger::init(data, &InitOptions::default(), &SystemClock)?;
+    let mut ledger = super::open_writer(data, "agentrail bench policies")?;
+    if policies {
+        let path = fleet_inventory(data)?;
+        agentrail_server::inventory::sync_ledger(data, &mut ledger, &path, "cli")?;
+        // The sync indexed the records: start the timed catch-up from an empty index.
+        for suffix in ["", "-wal", "-shm"] {
+            let _ =
+                std::fs::remove_file(format!("{}{suffix}", DataDir::new(data).index().display()));
+        }
+    }
+    let tally = super::ingest::ingest(
+        &mut ledger,
+        &agentrail_server::serve::load_redactor(data, None)?,
+        Fleet::new(events.div_ceil(SESSION_EVENTS)),
+        10_000,
+        "cli",
+        &mut std::io::sink(),
+    )?;
+    drop(ledger);
+    if let Some((line, e)) = tally.rejected.first() {
+        bail!("generated line {line} was rejected: {e}");
+    }
+    let mut index = agentrail_index::Index::open(&DataDir::new(data).index())?;
+    let mut backend = agentrail_store::ledger::open_read(data)?;
+    let t = Instant::now();
+    let done = index.catch_up(backend.as_mut())?;
+    let secs = t.elapsed().as_secs_f64();
+    let violations: i64 = rusqlite_count(&DataDir::new(data).index())?;
+    Ok((done.indexed, done.indexed as f64 / secs, violations as u64))
+}
+
+fn rusqlite_count(index: &Path) -> Result<i64> {
+    let conn = agentrail_index::Index::open(index)?;
+    Ok(conn
+        .decisions_total("deny")
+        .context("counting the stored denials")? as i64)
+}
+
+/// `agentrail bench policies`: index catch-up without policies, with them, and without again
+/// (the machine is noisy: the two runs without bracket the one with).
+pub fn run_policies(events: u64, base: Option<&Path>) -> Result<Exit> {
+    let tmp;
+    let root = match base {
+        Some(b) => b.to_path_buf(),
+        None => {
+            tmp = tempfile::tempdir().context("creating a temporary directory")?;
+            tmp.path().to_path_buf()
+        }
+    };
+    std::fs::create_dir_all(&root)?;
+    let need = 2 * events * BYTES_PER_EVENT;
+    let free = free_bytes(&root)?;
+    if free < need {
+        bail!(
+            "needs about {:.1} GB free under {}; {:.1} GB are free (use --events or --dir)",
+            need as f64 / 1e9,
+            root.display(),
+            free as f64 / 1e9
+        );
+    }
+    say!("session index catch-up over {events} fleet events (8 agents, ~38 events a session):");
+    let mut rows = Vec::new();
+    for (name, policies) in [
+        ("without policies", false),
+        ("with 33 policies", true),
+        ("without policies", false),
+    ] {
+        let (n, rate, denied) = index_rate(
+            &root.join(if policies { "with" } else { "without" }),
+            events,
+            policies,
+        )?;
+        say!("  {name:<18} {n} events indexed at {rate:>8.0} events/s ({denied} denials stored)");
+        rows.push(rate);
+    }
+    let without = (rows[0] + rows[2]) / 2.0;
+    say!(
+        "  with policies: {:.0} % of the rate without (mean of the two runs without)",
+        100.0 * rows[1] / without
+    );
+    Ok(Exit::Success)
+}
