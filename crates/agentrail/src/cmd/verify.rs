@@ -68,13 +68,15 @@ fn verify_policies(data: &Path, chunk: usize) -> Result<bool> {
         );
     }
     say!(
-        "policies: replayed {} leaves and {} inventory/policy records in {:.2}s; re-evaluated {} events under {} policy sets: {} stored decisions agree ({} scope violations)",
+        "policies: replayed {} leaves and {} inventory/policy records in {:.2}s; {} events judged under {} policy sets: {} decisions stored{} ({} with no policy that applies; {} scope violations)",
         check.leaves,
         check.records,
         started.elapsed().as_secs_f64(),
         check.evaluated,
         check.policy_sets.len(),
         check.decisions,
+        if check.problems.is_empty() { " and all agree" } else { " agree" },
+        check.evaluated.saturating_sub(check.decisions + check.problems.len() as u64),
         check.denied
     );
     if check.problems.is_empty() {
