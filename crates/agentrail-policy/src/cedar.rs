@@ -112,11 +112,14 @@ pub struct Policies {
     whole: Arc<PolicySet>,
     /// For each (agent, action type) asked about, the policies whose scope can match an action
     /// request of that agent and type ([`Policies::for_action`]).
-    narrowed: Arc<Mutex<HashMap<(String, String), Arc<PolicySet>>>>,
+    narrowed: Arc<Mutex<Narrowed>>,
     /// Each agent's `Agent` entity as last built, with the inventory entry it was built from
     /// (a hit is used only when the entry is still the same) and its classification.
     pub(crate) agents: Arc<Mutex<HashMap<String, CachedAgent>>>,
 }
+
+/// (agent id, action type) -> the policies whose scope can match.
+type Narrowed = HashMap<(String, String), Arc<PolicySet>>;
 
 /// An `Agent` entity built for [`Policies::agents`].
 pub(crate) type CachedAgent = (Option<crate::AgentEntry>, cedar_policy::Entity, String);

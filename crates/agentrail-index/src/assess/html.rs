@@ -81,12 +81,19 @@ fn badge(s: Score) -> String {
     format!(r#"<span class="s {}">{}</span>"#, class(s), s.label())
 }
 
+/// [`CSP`] as a `<meta>` element can carry it: browsers ignore (and warn about)
+/// `frame-ancestors` there, so it is left to the header.
+fn meta_csp() -> &'static str {
+    CSP.trim_end_matches("; frame-ancestors 'none'")
+}
+
 pub(super) fn render(r: &Report) -> String {
     let mut o = String::with_capacity(16 * 1024);
+    let csp = meta_csp();
     let _ = write!(
         o,
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\n\
          <meta name=\"referrer\" content=\"no-referrer\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>Agent gap assessment</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
@@ -372,5 +379,6 @@ mod tests {
              form-action 'none'; frame-ancestors 'none'"
         );
         assert_eq!(CSP, want, "the style changed: set CSP to the value above");
+        assert!(!meta_csp().contains("frame-ancestors") && meta_csp().contains(&hash));
     }
 }
