@@ -60,6 +60,18 @@ fn demo_plays_the_scenario_through_the_collector_and_is_idempotent() {
     );
     assert!(first.contains("Try next:"), "{first}");
     assert!(!data.join("server.json").exists(), "the collector stopped");
+    // The governance part: an inventory installed, the assessment with an agent at each score,
+    // the discovered agent, and the scope violation with the policy that denied it.
+    assert!(data.join("agents.toml").exists() && data.join("policies/base.cedar").exists());
+    for needle in [
+        "6 agents in scope (5 registered, 1 discovered): full coverage on 3, partial on 2, none on 1.",
+        "sheets-export        DISCOVERED",
+        "Intent Partial",
+        "Intent No | Scope No | Decision trace No | Outcome No",
+        "scope violation in sess-nightly-2026-11-24: read hr-payroll/employees/salaries (event nj-1124-005) denied by policy no-payroll",
+    ] {
+        assert!(first.contains(needle), "{needle:?} is missing:\n{first}");
+    }
 
     let otlp = ok(&data, &["event", "get", OTLP_START]);
     assert!(otlp.contains(r#""source":"otlp""#), "{otlp}");
@@ -82,6 +94,10 @@ fn demo_plays_the_scenario_through_the_collector_and_is_idempotent() {
     assert!(
         second.contains("already holds the whole scenario"),
         "{second}"
+    );
+    assert!(
+        second.contains("using the inventory already in"),
+        "an existing inventory is kept: {second}"
     );
     assert_eq!(
         checkpoint_size(&data),
