@@ -7,7 +7,7 @@
 //! `policies` apply to every agent.
 //!
 //! ```toml
-//! policies = ["policies/base.cedar"]        # optional, relative to this file's directory
+//! policies = ["policies/base.cedar"]        # optional, relative to this file's directory, no ".."
 //!
 //! [[agent]]
 //! id = "renewal-drafter"                    # required: 1-256 chars, no control characters
@@ -20,8 +20,13 @@
 //! triggers = ["user"]                       # optional: each one of TRIGGERS
 //! data_classification = "customer"         # optional: one of CLASSIFICATIONS
 //! elevated = false                          # optional, default false
-//! policy = "policies/renewal-drafter.cedar" # optional, relative to this file's directory
+//! policy = "policies/renewal-drafter.cedar" # optional, relative to this file's directory, no ".."
 //! ```
+//!
+//! No text field may hold anything that looks like a secret ([`looks_like_secret`]: API keys and
+//! tokens, PEM blocks, URLs with a password), since the inventory is recorded in the ledger.
+//! Policy paths are relative and stay inside the inventory's directory; [`load`] reads only
+//! regular files of at most [`POLICY_MAX_BYTES`] there.
 //!
 //! Parsing ([`Inventory::parse_toml`], [`Inventory::from_json`]) always validates: an inventory
 //! value that exists has passed [`Inventory::validate`] unless its public fields were edited
@@ -158,9 +163,9 @@ impl Inventory {
         out
     }
 
-    /// Checks everything [`Inventory::parse_toml`] checks after parsing: unique identifier ids,
-    /// values in their lists, non-empty owners, clean principal and system lists with nothing
-    /// that looks like a secret, and usable policy paths.
+    /// Checks everything [`Inventory::parse_toml`] checks after parsing: nothing that looks like
+    /// a secret in any text field, unique identifier ids, values in their lists, non-empty
+    /// owners, clean principal and system lists, and relative policy paths with no `..`.
     pub fn validate(&self) -> Result<(), PolicyError> {
         self.validate_in("inventory", fields::Layout::Json)
     }
@@ -279,12 +284,22 @@ pub struct Loaded {
     pub policies: Policies,
 }
 
+/// The largest policy file [`load`] reads: 1 MiB.
+pub const POLICY_MAX_BYTES: u64 = 1024 * 1024;
+
 /// Reads `agents.toml` at `path` and every policy file it names (relative paths are resolved
 /// against the TOML file's directory), then compiles the policies.
 ///
+/// A policy file must be a regular file of at most [`POLICY_MAX_BYTES`] inside the inventory's
+/// directory: its path as written is relative with no `..` (checked when the inventory is
+/// parsed), and once resolved it must not lead outside the directory through a symbolic link
+/// (the canonical paths are compared). Its type is checked before it is opened, so a FIFO or a
+/// device never blocks `load`.
+///
 /// A missing `agents.toml` is [`PolicyError::Io`] with kind `NotFound`, which callers treat as
-/// "no inventory". A missing or unreadable policy file, one that is not UTF-8 or holds a NUL, or
-/// one that does not compile is [`PolicyError::Policy`], naming the agents that reference it.
+/// "no inventory". A policy file that is missing, unreadable, outside the directory, not a regular
+/// file, too large, not UTF-8, holds a NUL or does not compile is [`PolicyError::Policy`], naming
+/// the path, the agents that reference it and why.
 pub fn load(path: &Path) -> Result<Loaded, PolicyError> {
     let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
         path: path.to_path_buf(),
@@ -298,24 +313,13 @@ pub fn load(path: &Path) -> Result<Loaded, PolicyError> {
         .unwrap_or(Path::new("."));
     let mut files = BTreeMap::new();
     for rel in inventory.policy_paths() {
-        let full = dir.join(&rel);
         let bad = |reason: String| {
             PolicyError::Policy(format!(
                 "{origin}: policy file {rel:?} (named by {}): {reason}",
                 inventory.referrers(&rel)
             ))
         };
-        let bytes = std::fs::read(&full)
-            .map_err(|e| bad(format!("cannot read {}: {e}", full.display())))?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            bad(format!(
-                "not UTF-8 (at byte {})",
-                e.utf8_error().valid_up_to()
-            ))
-        })?;
-        if let Some(at) = text.find('\0') {
-            return Err(bad(format!("contains a NUL character (at byte {at})")));
-        }
+        let text = read_policy(dir, &rel).map_err(bad)?;
         files.insert(rel, text);
     }
     let policies = Policies::compile(files.clone()).map_err(|e| match e {
@@ -328,4 +332,94 @@ pub fn load(path: &Path) -> Result<Loaded, PolicyError> {
         files,
         policies,
     })
+}
+
+/// The text of the policy file `rel` (as written in the inventory) under `dir`, or why not.
+fn read_policy(dir: &Path, rel: &str) -> Result<String, String> {
+    use std::io::Read;
+    // Parsing already checked this; checked again because what follows relies on it.
+    validate::policy_path(rel)?;
+    let full = dir.join(rel);
+    let shown = full.display();
+    // Nothing is opened before the file is known to be a regular file inside `dir`.
+    let link = std::fs::symlink_metadata(&full).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let target = std::fs::canonicalize(&full).map_err(|e| {
+        if link.file_type().is_symlink() {
+            format!("{shown} is a symbolic link that cannot be resolved: {e}")
+        } else {
+            format!("cannot read {shown}: {e}")
+        }
+    })?;
+    let root = std::fs::canonicalize(dir).map_err(|e| {
+        format!(
+            "cannot resolve the inventory's directory {}: {e}",
+            dir.display()
+        )
+    })?;
+    if !target.starts_with(&root) {
+        return Err(format!(
+            "{shown} resolves through a symbolic link to {}, outside the inventory's directory {}; \
+             policy files must be inside it",
+            target.display(),
+            root.display()
+        ));
+    }
+    let meta = std::fs::metadata(&full).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "{shown} is {}, not a regular file",
+            file_kind(&meta.file_type())
+        ));
+    }
+    let too_big = || format!("{shown} is larger than {POLICY_MAX_BYTES} bytes (1 MiB), the limit");
+    if meta.len() > POLICY_MAX_BYTES {
+        return Err(too_big());
+    }
+    let file = std::fs::File::open(&full).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    // The file may have been replaced or grown since it was looked at: read at most one byte more
+    // than the limit, and check that what was opened is still a regular file.
+    let opened = file
+        .metadata()
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if !opened.is_file() {
+        return Err(format!(
+            "{shown} is {}, not a regular file",
+            file_kind(&opened.file_type())
+        ));
+    }
+    let mut bytes = Vec::new();
+    #[allow(clippy::disallowed_methods)] // read_to_end behind take(max + 1): the bounded form
+    let read = file.take(POLICY_MAX_BYTES + 1).read_to_end(&mut bytes);
+    read.map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if bytes.len() as u64 > POLICY_MAX_BYTES {
+        return Err(too_big());
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|e| format!("not UTF-8 (at byte {})", e.utf8_error().valid_up_to()))?;
+    if let Some(at) = text.find('\0') {
+        return Err(format!("contains a NUL character (at byte {at})"));
+    }
+    Ok(text)
+}
+
+/// "a directory", "a FIFO", ... for a file that is not a regular file.
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return "a device";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "a special file"
+    }
 }

@@ -23,7 +23,9 @@ pub mod state;
 pub use cedar::{
     policy_set_hash, ActionQuestion, Decision, Policies, SessionContext, StartQuestion, Verdict,
 };
-pub use inventory::{load, AgentEntry, Inventory, Loaded, CLASSIFICATIONS, KINDS, TRIGGERS};
+pub use inventory::{
+    load, AgentEntry, Inventory, Loaded, CLASSIFICATIONS, KINDS, POLICY_MAX_BYTES, TRIGGERS,
+};
 pub use state::PolicyState;
 
 /// The ledger kind of an inventory record (see [`state`]).

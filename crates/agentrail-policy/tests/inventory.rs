@@ -375,3 +375,282 @@ fn load_refuses_bad_policy_files_and_reports_a_missing_inventory() {
     assert_eq!(l.policies.ids(), ["p.cedar#0"]);
     assert!(l.inventory.agents.is_empty());
 }
+
+#[test]
+fn secrets_in_any_text_field_are_refused_without_echoing_them() {
+    let anthropic = format!("sk-ant-api03-{}", "a".repeat(24));
+    let google = format!("AIza{}", "B".repeat(35));
+    let cases = [
+        (
+            format!("[[agent]]\nid = \"a\"\nname = \"{anthropic}\"\nkind = \"llm-agent\"\nowner = \"o\"\n"),
+            "field name: looks like a secret (an Anthropic key)",
+            anthropic.clone(),
+        ),
+        (
+            format!("{HEADER}description = \"calls the API with {anthropic}\"\n"),
+            "field description: looks like a secret (an Anthropic key)",
+            anthropic.clone(),
+        ),
+        (
+            "[[agent]]\nid = \"a\"\nkind = \"llm-agent\"\nowner = \"https://svc:Pa55w0rd!@db.example\"\n"
+                .to_string(),
+            "field owner: looks like a secret (a URL with a password)",
+            "Pa55w0rd".to_string(),
+        ),
+        (
+            format!("{HEADER}systems = [\"crm\", \"{google}\"]\n"),
+            "field systems[1]: looks like a secret (a Google API key)",
+            google.clone(),
+        ),
+        (
+            format!("{HEADER}triggers = [\"user\", \"glpat-abcdefghij0123456789\"]\n"),
+            "field triggers[1]: looks like a secret (a GitLab token)",
+            "glpat-abcdefghij0123456789".to_string(),
+        ),
+        (
+            format!("{HEADER}principals = [\"sk_live_4eC39HqLyjWDarjtT1zdp7dc\"]\n"),
+            "field principals[0]: looks like a secret (a Stripe secret key)",
+            "4eC39HqLyjWDarjtT1zdp7dc".to_string(),
+        ),
+        (
+            format!("{HEADER}principals = [\"rk_live_4eC39HqLyjWDarjtT1zdp7dc\"]\n"),
+            "field principals[0]: looks like a secret (a Stripe secret key)",
+            "4eC39HqLyjWDarjtT1zdp7dc".to_string(),
+        ),
+        (
+            format!("{HEADER}principals = [\"sk_test_4eC39HqLyjWDarjtT1zdp7dc\"]\n"),
+            "field principals[0]: looks like a secret (a Stripe secret key)",
+            "4eC39HqLyjWDarjtT1zdp7dc".to_string(),
+        ),
+    ];
+    for (text, expected, secret) in &cases {
+        let err = Inventory::parse_toml(text, "agents.toml").unwrap_err();
+        assert!(matches!(err, PolicyError::Inventory(_)), "{err:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("agents.toml: agent \"a\" (the 1st [[agent]]): "),
+            "{msg}"
+        );
+        assert!(msg.contains(expected), "{msg}");
+        assert!(!msg.contains(secret.as_str()), "{msg}");
+    }
+    bad(
+        &format!("{HEADER}description = \"uses {anthropic}\"\n"),
+        "agents.toml: agent \"a\" (the 1st [[agent]]): field description: looks like a secret (an \
+         Anthropic key); an inventory is recorded in the ledger for good, so keep secrets out of \
+         it (name where the secret is kept instead)",
+    );
+    // An id that looks like a secret names the agent by position only.
+    let msg = Inventory::parse_toml(
+        &format!("[[agent]]\nid = \"{anthropic}\"\nkind = \"llm-agent\"\nowner = \"o\"\n"),
+        "agents.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        msg.starts_with("agents.toml: the 1st [[agent]]: field id: looks like a secret"),
+        "{msg}"
+    );
+    assert!(!msg.contains(&anthropic), "{msg}");
+    // The secret check runs before any check that would quote the value.
+    let msg = Inventory::parse_toml(
+        &format!("{HEADER}systems = [\"{google}\", \"{google}\"]\nkind2 = 1\n"),
+        "agents.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(!msg.contains(&google), "{msg}");
+    let mut inv = Inventory::parse_toml(HEADER, "x").expect("valid");
+    inv.agents[0].systems = vec![google.clone(), google.clone()];
+    let msg = inv.validate().unwrap_err().to_string();
+    assert!(
+        msg.contains("field systems[0]: looks like a secret"),
+        "{msg}"
+    );
+    assert!(!msg.contains(&google), "{msg}");
+    inv.agents[0].systems.clear();
+    inv.policies = vec![format!("policies/{google}.cedar")];
+    let msg = inv.validate().unwrap_err().to_string();
+    assert!(
+        msg.contains("field policies[0]: looks like a secret"),
+        "{msg}"
+    );
+    assert!(!msg.contains(&google), "{msg}");
+
+    // Ordinary text passes.
+    Inventory::parse_toml(
+        "[[agent]]\nid = \"a\"\nname = \"Renewal drafter\"\nkind = \"llm-agent\"\n\
+         owner = \"revops@acme.example\"\n\
+         description = \"the API key is stored in vault; see https://wiki.example:8443/agents\"\n\
+         systems = [\"stripe\", \"postgres://db.example/prod\"]\n",
+        "x",
+    )
+    .expect("ordinary text is fine");
+}
+
+#[test]
+fn policy_paths_must_be_relative_without_dot_dot() {
+    bad(
+        &format!("{HEADER}policy = \"/etc/agentrail/x.cedar\"\n"),
+        "agents.toml: agent \"a\" (the 1st [[agent]]): field policy: \"/etc/agentrail/x.cedar\" is \
+         an absolute path; name a path relative to the inventory file's directory, inside it",
+    );
+    bad(
+        &format!("{HEADER}policy = \"policies/../../secret.cedar\"\n"),
+        "agents.toml: agent \"a\" (the 1st [[agent]]): field policy: \"policies/../../secret.cedar\" \
+         has a \"..\" component; name a path relative to the inventory file's directory, inside it",
+    );
+    bad(
+        "policies = [\"ok.cedar\", \"../up.cedar\"]\n",
+        "agents.toml: field policies[1]: \"../up.cedar\" has a \"..\" component; name a path \
+         relative to the inventory file's directory, inside it",
+    );
+    bad(
+        "policies = [\"C:\\\\policies\\\\x.cedar\"]\n",
+        "agents.toml: field policies[0]: \"C:\\\\policies\\\\x.cedar\" is an absolute path; name a \
+         path relative to the inventory file's directory, inside it",
+    );
+    Inventory::parse_toml(
+        &format!("policies = [\"./base.cedar\"]\n{HEADER}policy = \"policies/a..b.cedar\"\n"),
+        "x",
+    )
+    .expect("relative paths are fine");
+}
+
+/// Writes `agents.toml` naming `policies = [rel]` into `dir` and loads it.
+fn load_with_policy(
+    dir: &std::path::Path,
+    rel: &str,
+) -> Result<agentrail_policy::Loaded, PolicyError> {
+    let toml = format!("policies = [\"base.cedar\"]\n{HEADER}policy = \"{rel}\"\n");
+    std::fs::write(
+        dir.join("base.cedar"),
+        "permit (principal, action, resource);",
+    )
+    .expect("write");
+    std::fs::write(dir.join("agents.toml"), toml).expect("write");
+    load(&dir.join("agents.toml"))
+}
+
+/// The message of a `PolicyError::Policy`, which it must be.
+fn policy_message(r: Result<agentrail_policy::Loaded, PolicyError>) -> String {
+    match r {
+        Err(e @ PolicyError::Policy(_)) => {
+            assert!(!e.is_not_found());
+            e.to_string()
+        }
+        other => panic!("expected a policy error, got {other:?}"),
+    }
+}
+
+#[test]
+fn load_refuses_a_policy_file_over_one_mib() {
+    use agentrail_policy::POLICY_MAX_BYTES;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limit = usize::try_from(POLICY_MAX_BYTES).expect("fits");
+    assert_eq!(limit, 1024 * 1024);
+    let body = |len: usize| {
+        let rule = "permit (principal, action, resource);\n";
+        let mut s = rule.repeat(len / rule.len());
+        s.push_str(&" ".repeat(len - s.len()));
+        s
+    };
+    std::fs::write(dir.path().join("big.cedar"), body(limit + 1)).expect("write");
+    let msg = policy_message(load_with_policy(dir.path(), "big.cedar"));
+    assert!(
+        msg.contains("policy file \"big.cedar\" (named by agent \"a\"): ")
+            && msg.ends_with("is larger than 1048576 bytes (1 MiB), the limit"),
+        "{msg}"
+    );
+    std::fs::write(dir.path().join("big.cedar"), body(limit)).expect("write");
+    let l = load_with_policy(dir.path(), "big.cedar").expect("exactly 1 MiB loads");
+    assert_eq!(l.files["big.cedar"].len(), limit);
+}
+
+#[test]
+fn load_refuses_a_directory_and_keeps_a_missing_file_a_policy_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("sub.cedar")).expect("mkdir");
+    let msg = policy_message(load_with_policy(dir.path(), "sub.cedar"));
+    assert!(
+        msg.contains("policy file \"sub.cedar\" (named by agent \"a\"): ")
+            && msg.ends_with("sub.cedar is a directory, not a regular file"),
+        "{msg}"
+    );
+    let msg = policy_message(load_with_policy(dir.path(), "nope/missing.cedar"));
+    assert!(
+        msg.contains("policy file \"nope/missing.cedar\" (named by agent \"a\"): cannot read "),
+        "{msg}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn load_refuses_a_symlink_leading_outside_the_inventory_directory() {
+    use std::os::unix::fs::symlink;
+    let outside = tempfile::tempdir().expect("tempdir");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = outside.path().join("elsewhere.cedar");
+    std::fs::write(&target, "permit (principal, action, resource);").expect("write");
+    symlink(&target, dir.path().join("link.cedar")).expect("symlink");
+    let msg = policy_message(load_with_policy(dir.path(), "link.cedar"));
+    assert!(
+        msg.contains("policy file \"link.cedar\" (named by agent \"a\"): ")
+            && msg.contains("resolves through a symbolic link to ")
+            && msg.contains("outside the inventory's directory"),
+        "{msg}"
+    );
+    // A directory on the way that leads outside is refused too.
+    symlink(outside.path(), dir.path().join("shared")).expect("symlink");
+    let msg = policy_message(load_with_policy(dir.path(), "shared/elsewhere.cedar"));
+    assert!(msg.contains("outside the inventory's directory"), "{msg}");
+    // A dangling link is a policy error, not "no inventory".
+    symlink(
+        dir.path().join("gone.cedar"),
+        dir.path().join("dangling.cedar"),
+    )
+    .expect("symlink");
+    let msg = policy_message(load_with_policy(dir.path(), "dangling.cedar"));
+    assert!(
+        msg.contains("is a symbolic link that cannot be resolved"),
+        "{msg}"
+    );
+    // A link that stays inside is fine.
+    std::fs::write(
+        dir.path().join("real.cedar"),
+        "permit (principal, action, resource);",
+    )
+    .expect("write");
+    symlink("real.cedar", dir.path().join("inside.cedar")).expect("symlink");
+    let l = load_with_policy(dir.path(), "inside.cedar").expect("a link inside loads");
+    assert!(l.files.contains_key("inside.cedar"));
+}
+
+#[cfg(unix)]
+#[test]
+fn load_refuses_a_fifo_without_blocking() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("pipe.cedar");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    // Also through a link inside the directory.
+    std::os::unix::fs::symlink("pipe.cedar", dir.path().join("to-pipe.cedar")).expect("symlink");
+    for rel in ["pipe.cedar", "to-pipe.cedar"] {
+        let path = dir.path().to_path_buf();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(policy_message(load_with_policy(&path, rel)));
+        });
+        let msg = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("load returns instead of blocking on the FIFO");
+        assert!(
+            msg.contains(&format!("policy file \"{rel}\" (named by agent \"a\"): "))
+                && msg.ends_with("is a FIFO (named pipe), not a regular file"),
+            "{msg}"
+        );
+    }
+}

@@ -1,14 +1,22 @@
-//! What an inventory's values must be, and what a principal must never look like: a secret.
+//! What an inventory's values must be, and what none of them may ever look like: a secret.
 //!
 //! An inventory is configuration that is recorded in the ledger forever, so a secret pasted into
-//! `principals` would be published to every reader of the log. [`looks_like_secret`] recognizes
-//! the common credential formats and the validation refuses them, without ever echoing the value
-//! in the error.
+//! any of its text (an agent's `id`, `name`, `kind`, `owner`, `description`, `principals`,
+//! `systems`, `triggers`, `data_classification` or `policy`, or a top-level `policies` entry)
+//! would be published to every reader of the log. [`looks_like_secret`] recognizes the common
+//! credential formats and the validation refuses them, without ever echoing the value in the
+//! error. The secret check runs before every other check so that no other message quotes a
+//! secret either.
+//!
+//! Policy paths must stay inside the inventory's directory: relative, with no `..`, root or drive
+//! component, under either separator (`/` or `\`), so that an inventory reads the same files on
+//! every platform. `load` checks what is on disk (symbolic links, file type, size).
 
 use super::fields::{label, position, Layout};
 use super::{AgentEntry, Inventory, CLASSIFICATIONS, KINDS, TRIGGERS};
 use regex::Regex;
 use std::collections::HashMap;
+use std::path::{Component, Path};
 use std::sync::LazyLock;
 
 /// The longest agent id, in characters.
@@ -61,6 +69,12 @@ fn no_control(s: &str) -> Result<(), String> {
 
 pub(crate) fn inventory(inv: &Inventory, layout: Layout) -> Result<(), String> {
     for (i, p) in inv.policies.iter().enumerate() {
+        no_secret(p).map_err(|r| format!("field policies[{i}]: {r}"))?;
+    }
+    for (i, a) in inv.agents.iter().enumerate() {
+        agent_secrets(a, layout, i)?;
+    }
+    for (i, p) in inv.policies.iter().enumerate() {
         policy_path(p).map_err(|r| format!("field policies[{i}]: {r}"))?;
     }
     duplicates(&inv.policies).map_err(|(i, j)| {
@@ -101,13 +115,6 @@ fn agent(a: &AgentEntry, layout: Layout, index: usize) -> Result<(), String> {
         ));
     }
     for (i, p) in a.principals.iter().enumerate() {
-        // The secret check comes first so that no later message quotes a secret.
-        if let Some(what) = looks_like_secret(p) {
-            return Err(format!(
-                "{who}: field principals[{i}]: looks like a secret ({what}); list the key's id or \
-                 the account name, never the secret"
-            ));
-        }
         reference(p).map_err(|r| format!("{who}: field principals[{i}]: {r}"))?;
     }
     for (i, s) in a.systems.iter().enumerate() {
@@ -147,6 +154,56 @@ fn agent(a: &AgentEntry, layout: Layout, index: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The secret check of every text field of an agent, run (by [`inventory`]) before any other
+/// check so that no message quotes a secret. An id that looks like a secret is never used to name
+/// the agent: the error names it by position.
+fn agent_secrets(a: &AgentEntry, layout: Layout, index: usize) -> Result<(), String> {
+    if let Err(r) = no_secret(&a.id) {
+        return Err(format!("{}: field id: {r}", label(layout, index, None)));
+    }
+    let who = label(layout, index, Some(&a.id));
+    let one = |field: &str, value: &str| -> Result<(), String> {
+        no_secret(value).map_err(|r| format!("{who}: field {field}: {r}"))
+    };
+    one("name", &a.name)?;
+    one("kind", &a.kind)?;
+    one("owner", &a.owner)?;
+    if let Some(d) = &a.description {
+        one("description", d)?;
+    }
+    for (i, p) in a.principals.iter().enumerate() {
+        if let Some(what) = looks_like_secret(p) {
+            return Err(format!(
+                "{who}: field principals[{i}]: looks like a secret ({what}); list the key's id or \
+                 the account name, never the secret"
+            ));
+        }
+    }
+    for (key, list) in [("systems", &a.systems), ("triggers", &a.triggers)] {
+        for (i, v) in list.iter().enumerate() {
+            one(&format!("{key}[{i}]"), v)?;
+        }
+    }
+    if let Some(c) = &a.data_classification {
+        one("data_classification", c)?;
+    }
+    if let Some(p) = &a.policy {
+        one("policy", p)?;
+    }
+    Ok(())
+}
+
+/// Refuses a value that looks like a secret, naming only what kind of secret it looks like.
+fn no_secret(value: &str) -> Result<(), String> {
+    match looks_like_secret(value) {
+        Some(what) => Err(format!(
+            "looks like a secret ({what}); an inventory is recorded in the ledger for good, so \
+             keep secrets out of it (name where the secret is kept instead)"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// A principal or system name: non-empty, no control characters.
 fn reference(s: &str) -> Result<(), String> {
     if s.is_empty() {
@@ -155,12 +212,30 @@ fn reference(s: &str) -> Result<(), String> {
     no_control(s)
 }
 
-fn policy_path(p: &str) -> Result<(), String> {
+/// A policy file path as written: non-empty, no NUL, relative to the inventory's directory and
+/// staying inside it. Both `/` and `\` count as separators whatever the platform, and a drive
+/// (`C:`) counts as a root, so an inventory that passes here passes everywhere.
+pub(crate) fn policy_path(p: &str) -> Result<(), String> {
+    const RELATIVE: &str = "name a path relative to the inventory file's directory, inside it";
     if p.is_empty() {
         return Err("is empty; name a Cedar policy file".into());
     }
     if p.contains('\0') {
         return Err("contains a NUL character".into());
+    }
+    let bytes = p.as_bytes();
+    let drive = bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':';
+    let native_root = Path::new(p)
+        .components()
+        .any(|c| matches!(c, Component::RootDir | Component::Prefix(_)));
+    if p.starts_with(['/', '\\']) || drive || native_root {
+        return Err(format!("{p:?} is an absolute path; {RELATIVE}"));
+    }
+    let parent = Path::new(p)
+        .components()
+        .any(|c| matches!(c, Component::ParentDir));
+    if parent || p.split(['/', '\\']).any(|part| part == "..") {
+        return Err(format!("{p:?} has a \"..\" component; {RELATIVE}"));
     }
     Ok(())
 }
@@ -182,6 +257,24 @@ fn duplicates(list: &[String]) -> Result<(), (usize, usize)> {
 static SECRETS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     [
         (r"-----BEGIN", "a PEM key or certificate"),
+        // A password in a URL's authority: `scheme://user:password@host` (the user may be
+        // empty). A port (`host:443/x@y`) is not a password: the password stops at `/?#`.
+        (
+            r"[A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:]*:[^\s/?#@]+@",
+            "a URL with a password",
+        ),
+        (
+            r"(?:^|[^A-Za-z0-9])[sr]k_(?:live|test)_[A-Za-z0-9]{16,}",
+            "a Stripe secret key",
+        ),
+        (
+            r"(?:^|[^A-Za-z0-9_-])AIza[A-Za-z0-9_-]{35}",
+            "a Google API key",
+        ),
+        (
+            r"(?:^|[^A-Za-z0-9])glpat-[A-Za-z0-9_-]{20,}",
+            "a GitLab token",
+        ),
         (
             r"(?:^|[^A-Za-z0-9])sk-ant-[A-Za-z0-9_-]{20,}",
             "an Anthropic key",
@@ -270,6 +363,38 @@ mod tests {
                 "an agentrail API key",
             ),
             (format!("local_{hex64}"), "the agentrail local admin token"),
+            (
+                "sk_live_4eC39HqLyjWDarjtT1zdp7dc".to_string(),
+                "a Stripe secret key",
+            ),
+            (
+                "rk_live_4eC39HqLyjWDarjtT1zdp7dc".to_string(),
+                "a Stripe secret key",
+            ),
+            (
+                "key=sk_test_4eC39HqLyjWDarjtT1zdp7dc".to_string(),
+                "a Stripe secret key",
+            ),
+            (
+                "https://svc:Pa55w0rd!@db.example".to_string(),
+                "a URL with a password",
+            ),
+            (
+                "connect to postgres://app:s3cr@t/x@db.internal:5432/prod".to_string(),
+                "a URL with a password",
+            ),
+            (
+                "redis://:hunter2@cache.example:6379".to_string(),
+                "a URL with a password",
+            ),
+            (
+                "AIzaSyA-1234567890abcdefghijklmnopqrstu".to_string(),
+                "a Google API key",
+            ),
+            (
+                "token glpat-abcdefghij0123456789".to_string(),
+                "a GitLab token",
+            ),
         ];
         for (value, what) in &secrets {
             let got = looks_like_secret(value);
@@ -286,9 +411,51 @@ mod tests {
             "desk-abcdefghijklmnopqrstuvwxyz",
             "ghp_short",
             "local_admin",
+            "revops@acme.example",
+            "the API key is stored in vault",
+            "Pushes usage to Stripe (sk_live keys live in vault)",
+            "pk_live_4eC39HqLyjWDarjtT1zdp7dc",
+            "https://db.example:5432/prod",
+            "https://svc@db.example/x",
+            "https://example.com:443/users/@alice",
+            "mailto:ops:team@acme.example",
+            "AIzaShort",
+            "glpat-short",
+            "policies/base.cedar",
         ];
         for value in references {
             assert_eq!(looks_like_secret(value), None, "{value}");
+        }
+    }
+
+    #[test]
+    fn policy_paths_are_relative_and_stay_inside() {
+        for ok in [
+            "base.cedar",
+            "policies/base.cedar",
+            "./policies/x.cedar",
+            "policies\\x.cedar",
+            "a..b.cedar",
+            "..cedar",
+        ] {
+            assert_eq!(policy_path(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("/etc/passwd", "is an absolute path"),
+            ("\\\\server\\share\\x.cedar", "is an absolute path"),
+            ("C:\\policies\\x.cedar", "is an absolute path"),
+            ("c:x.cedar", "is an absolute path"),
+            ("../x.cedar", "has a \"..\" component"),
+            ("policies/../../x.cedar", "has a \"..\" component"),
+            ("policies\\..\\x.cedar", "has a \"..\" component"),
+            ("..", "has a \"..\" component"),
+        ] {
+            let err = policy_path(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+            assert!(
+                err.contains("relative to the inventory file's directory"),
+                "{err}"
+            );
         }
     }
 
