@@ -240,6 +240,29 @@ impl Index {
         Ok(())
     }
 
+    /// The leaves this index holds and the policy state after them, when the index belongs to
+    /// `ledger` (same log, same format, not longer than the ledger); `None` when it would be
+    /// rebuilt. Reads only: no catch-up.
+    pub fn saved_policy_state(
+        &self,
+        ledger: &mut dyn Backend,
+    ) -> Result<Option<(u64, PolicyState)>, IndexError> {
+        let log_id = ledger.meta(meta::LOG_ID)?.unwrap_or_default();
+        // One read transaction: the watermark and the state saved with it, from one commit.
+        let tx = self.conn.unchecked_transaction()?;
+        let current = read_meta(&tx, FORMAT_KEY)?.as_deref() == Some(FORMAT)
+            && read_meta(&tx, LOG_ID)?.as_deref() == Some(log_id.as_str());
+        let indexed: u64 = read_meta(&tx, INDEXED)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if !current || indexed > ledger.leaf_count()? {
+            return Ok(None);
+        }
+        let state = policy::load_state(&tx, None)?.1;
+        tx.finish()?;
+        Ok(Some((indexed, state)))
+    }
+
     /// How many sessions are indexed.
     pub fn session_count(&self) -> Result<u64, IndexError> {
         let n: i64 = self

@@ -110,7 +110,10 @@ pub fn evaluate(
     let verdict = match h.kind.as_ref() {
         "action" => {
             let a = b.action.as_ref()?;
-            let initiator = if session.initiator_missing {
+            // The run's intent is lent only to the agent whose session.start gave it: another
+            // agent that names this session id (any key may) does not borrow its trigger.
+            let own = session.start.is_some() && session.agent_id == h.agent_id;
+            let initiator = if session.initiator_missing || !own {
                 None
             } else {
                 session.initiator.as_deref()
@@ -128,18 +131,24 @@ pub fn evaluate(
                 attributes: b.attributes.as_ref().map(|a| &a.0),
                 session: SessionContext {
                     session_id: &h.session_id,
-                    trigger_type: session.trigger_type.as_deref(),
+                    trigger_type: session.trigger_type.as_deref().filter(|_| own),
                     initiator,
-                    request_id: session.request_id.as_deref(),
+                    request_id: session.request_id.as_deref().filter(|_| own),
                 },
             })
         }
         "session.start" => {
             let t = b.trigger.as_ref()?;
+            // A placeholder initiator (recorded as missing) is no initiator.
+            let initiator = if extract::missing(&b.attributes, "trigger.initiator") {
+                ""
+            } else {
+                t.initiator.as_deref().unwrap_or_default()
+            };
             state.evaluate_start(&StartQuestion {
                 agent_id: &h.agent_id,
                 principal: h.principal.as_deref(),
-                initiator: t.initiator.as_deref().unwrap_or_default(),
+                initiator,
                 trigger_type: t.kind.as_deref().unwrap_or_default(),
                 schedule: known(&t.schedule),
                 session_id: &h.session_id,
@@ -273,11 +282,33 @@ impl Index {
 }
 
 /// The inventory and policies in force after the ledger's last leaf, from its records alone (no
-/// index): every leaf's header is read, so this is for when the index cannot be used.
+/// index): every leaf's header is read.
 pub fn state_from_ledger(ledger: &mut dyn Backend) -> Result<PolicyState, IndexError> {
+    state_from(ledger, 0, PolicyState::default())
+}
+
+/// The state in force after the ledger's last leaf without waiting for the index: the state the
+/// index saved for its leaves (when it belongs to this ledger), then the ledger's records after
+/// them. Only headers are read past the index, so this is quick when the index is nearly level
+/// and a full header scan when there is none.
+pub fn state_at_ledger_end(
+    index: Option<&Index>,
+    ledger: &mut dyn Backend,
+) -> Result<PolicyState, IndexError> {
+    let saved = match index {
+        Some(i) => i.saved_policy_state(ledger)?,
+        None => None,
+    };
+    let (from, state) = saved.unwrap_or_default();
+    state_from(ledger, from, state)
+}
+
+fn state_from(
+    ledger: &mut dyn Backend,
+    mut from: u64,
+    mut state: PolicyState,
+) -> Result<PolicyState, IndexError> {
     let size = ledger.leaf_count()?;
-    let mut state = PolicyState::default();
-    let mut from = 0u64;
     while from < size {
         let rows = ledger.leaves(from, crate::db::CHUNK.min((size - from) as usize))?;
         if rows.is_empty() {
@@ -287,7 +318,8 @@ pub fn state_from_ledger(ledger: &mut dyn Backend) -> Result<PolicyState, IndexE
             let h = extract::header(&row.leaf)
                 .map_err(|e| IndexError::Corrupt(format!("leaf {}: {e}", row.leaf_index)))?;
             if is_state_record(&h.kind) {
-                apply_record(&mut state, row, &h.kind)?;
+                // As the index does: a record that does not apply leaves the state as it was.
+                let _ = apply_record(&mut state, row, &h.kind);
             }
         }
         from += rows.len() as u64;
@@ -385,7 +417,55 @@ pub fn verify_policies(
         out.leaves = end;
         from = end;
     }
+    check_sessions(index, &sessions, &mut out)?;
     Ok(out)
+}
+
+/// What the lists and the assessment read of each session must agree with the replay too: its
+/// violation count, the policies that denied, the decision on its start, and the `violation`
+/// column the `violation` filter uses.
+fn check_sessions(
+    index: &Index,
+    replayed: &HashMap<String, Session>,
+    out: &mut PolicyCheck,
+) -> Result<(), IndexError> {
+    let mut ids: Vec<&String> = replayed.keys().collect();
+    ids.sort();
+    let mut column = index
+        .conn
+        .prepare_cached("SELECT violation FROM sessions WHERE session_id = ?1")?;
+    for id in ids {
+        let want = &replayed[id];
+        let Some(have) = index.session(id)? else {
+            out.problems
+                .push(format!("session {id:?}: missing from the index"));
+            continue;
+        };
+        let facts = |s: &Session| {
+            (
+                s.counts.violations,
+                s.counts.policy_errors,
+                s.violation_policies.clone(),
+                s.start_policy.clone(),
+            )
+        };
+        if facts(want) != facts(&have) {
+            out.problems.push(format!(
+                "session {id:?}: the index says {:?}, re-evaluation says {:?} (violations, policy errors, denying policies, start decision)",
+                facts(&have),
+                facts(want)
+            ));
+        }
+        let flagged: i64 = column.query_row([id], |r| r.get(0))?;
+        if (flagged != 0) != (want.counts.violations > 0) {
+            out.problems.push(format!(
+                "session {id:?}: its violation flag is {}, re-evaluation finds {} violations",
+                flagged != 0,
+                want.counts.violations
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn compare(

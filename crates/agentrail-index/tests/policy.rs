@@ -694,6 +694,37 @@ fn an_action_sees_its_sessions_intent_as_known_when_it_was_appended() {
 
 // --- 5. Discovery -----------------------------------------------------------------------------
 
+#[test]
+fn an_agent_does_not_borrow_another_agents_session_intent() {
+    // Any key may name any session id. The intent of a run is lent only to the agent whose
+    // session.start gave it; another agent acting "in" that session is judged with none.
+    let log = Log::new();
+    let toml = format!("{CTX_TOML}\n[[agent]]\nid = \"other\"\nkind = \"llm-agent\"\nowner = \"o\"\npolicy = \"ctx.cedar\"\n");
+    log.sync(&toml, &[("ctx.cedar", CTX_CEDAR)]);
+    log.append(&[
+        start("st-1", "users-run", "ctx", ["user", "alice", "req-1"]),
+        act("own", "users-run", "ctx", ["read", "crm", "acct-1"]),
+        act("borrowed", "users-run", "other", ["read", "crm", "acct-1"]),
+    ]);
+    let index = log.index();
+    let found = verdicts(&index, &["users-run"]);
+    let hash = index.policy_state().unwrap().policies.hash().to_string();
+    check_verdict(
+        "own",
+        found.get("own"),
+        Some(("allow", &["by-initiator", "by-request", "by-trigger"])),
+        &hash,
+    );
+    check_verdict(
+        "borrowed",
+        found.get("borrowed"),
+        Some(("deny", &["empty-intent"])),
+        &hash,
+    );
+    let mut index = index;
+    assert!(log.verify(&mut index, 1).problems.is_empty());
+}
+
 const KNOWN_TOML: &str = r#"
 [[agent]]
 id = "known"
@@ -895,6 +926,43 @@ fn verify_policies_agrees_with_a_clean_index_and_names_each_tampered_leaf() {
             .unwrap();
         assert!(log.verify(&mut index, 1000).problems.is_empty());
     }
+    // What the lists and the assessment read of a session is checked too: its violation flag
+    // (the `violation` filter) and its counts (the assessment).
+    let flagged: String = log
+        .index_db()
+        .query_row(
+            "SELECT session_id FROM sessions WHERE violation = 1 ORDER BY session_id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let session_tampering = [
+        (
+            format!("UPDATE sessions SET violation = 0 WHERE session_id = '{flagged}'"),
+            format!("session {flagged:?}: its violation flag is false"),
+        ),
+        (
+            format!(
+                "UPDATE sessions SET state = CAST(json_set(state, '$.counts.violations', 0) AS BLOB) WHERE session_id = '{flagged}'"
+            ),
+            format!("session {flagged:?}: the index says (0,"),
+        ),
+    ];
+    for (sql, problem) in &session_tampering {
+        log.index_db().execute_batch(sql).unwrap();
+        let check = log.verify(&mut index, 1000);
+        assert_eq!(check.problems.len(), 1, "{sql}: {:?}", check.problems);
+        assert!(
+            check.problems[0].starts_with(problem.as_str()),
+            "{sql}: {:?}",
+            check.problems
+        );
+        index.reset().unwrap();
+        index
+            .catch_up(open_read(log.dir()).unwrap().as_mut())
+            .unwrap();
+        assert!(log.verify(&mut index, 1000).problems.is_empty());
+    }
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -989,6 +1057,28 @@ fn the_saved_state_equals_the_ledgers_and_survives_reopening_the_index() {
     check_verdict("e3", found.get("e3"), Some(("deny", &[])), hash);
     check_verdict("e4", found.get("e4"), Some(("allow", &["writes"])), hash);
     assert_eq!(index.policy_state().unwrap().to_json(), synced.to_json());
+
+    // The state at the ledger's end without catching up: the index's saved state for its
+    // leaves, then the records after them. A policy change the index has not read yet counts.
+    let (v3, _) = log.sync(BOT_TOML, &[("bot.cedar", BOT_READS)]);
+    let behind = log.open_index();
+    let mut ledger = open_read(log.dir()).unwrap();
+    let quick =
+        agentrail_index::policy::state_at_ledger_end(Some(&behind), ledger.as_mut()).unwrap();
+    assert_eq!(quick.to_json(), PolicyState::from_loaded(&v3).to_json());
+    let without = agentrail_index::policy::state_at_ledger_end(None, ledger.as_mut()).unwrap();
+    assert_eq!(without.to_json(), quick.to_json());
+    // An index of another log is not trusted: the ledger's records alone.
+    log.index_db()
+        .execute(
+            "UPDATE index_meta SET value = 'another' WHERE key = 'log_id'",
+            [],
+        )
+        .unwrap();
+    assert!(behind
+        .saved_policy_state(ledger.as_mut())
+        .unwrap()
+        .is_none());
 }
 
 // --- 8. A rebuild gives the same decisions ----------------------------------------------------

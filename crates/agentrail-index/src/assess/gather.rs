@@ -71,8 +71,18 @@ fn sessions_by_agent(
     Ok(out)
 }
 
-/// Every registered agent and every agent seen in the period's sessions, with its sessions;
-/// and the principals seen anywhere that no registered agent declares.
+/// True when an actor's events (first to last seen) reach into the period.
+fn period_overlaps(period: &Period, a: &crate::discover::Actor) -> bool {
+    let first = crate::session::sortable(&a.first_seen);
+    let last = crate::session::sortable(&a.last_seen);
+    let bound = |v: &Option<String>, field| v.as_deref().and_then(|v| parse_time(field, v).ok());
+    bound(&period.to, "to").is_none_or(|to| first < to)
+        && bound(&period.from, "from").is_none_or(|from| last >= from)
+}
+
+/// Every registered agent (the inventory in force as last recorded) and every agent seen in
+/// the period's sessions or events, with its sessions; and the principals seen in the period
+/// that no registered agent declares.
 pub fn gather(
     index: &Index,
     state: &PolicyState,
@@ -96,10 +106,11 @@ pub fn gather(
             sessions: by_agent.remove(&e.id).unwrap_or_default(),
         });
     }
-    // Discovered: seen in agent events, not registered. An agent seen only outside the
-    // period is still in scope (it exists), with no evidence in the period.
+    // Discovered: seen in agent events of the period, not registered. One with events in the
+    // period but no session that started in it is in scope with no evidence in the period.
+    let active = |a: &crate::discover::Actor| period_overlaps(period, a);
     for a in index.actors("agent")? {
-        if inv.get(&a.id).is_none() && !by_agent.contains_key(&a.id) {
+        if inv.get(&a.id).is_none() && !by_agent.contains_key(&a.id) && active(&a) {
             by_agent.insert(a.id, Vec::new());
         }
     }
@@ -121,7 +132,7 @@ pub fn gather(
     let principals = index
         .actors("principal")?
         .into_iter()
-        .filter(|p| !inv.registers_principal(&p.id))
+        .filter(|p| !inv.registers_principal(&p.id) && active(p))
         .map(|p| UnregisteredPrincipal {
             principal: p.id,
             first_seen: p.first_seen,

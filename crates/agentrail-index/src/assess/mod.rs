@@ -410,7 +410,13 @@ fn assess_agent(evidence: AgentEvidence) -> AgentAssessment {
         agent,
         mut sessions,
     } = evidence;
-    sessions.sort_by(|a, b| (&a.started_at, &a.session_id).cmp(&(&b.started_at, &b.session_id)));
+    // By time, not by the text of the normal form (in which `05.5Z` sorts before `05Z`).
+    sessions.sort_by_cached_key(|s| {
+        (
+            agentrail_core::timefmt::sortable(&s.started_at),
+            s.session_id.clone(),
+        )
+    });
     let layers = Layer::ALL.map(|layer| score::score(layer, &sessions));
     let applicable = || layers.iter().filter(|l| l.score != Score::NotApplicable);
     let coverage = if applicable().all(|l| l.score == Score::Yes) {
