@@ -160,7 +160,7 @@ pub async fn reload(
             "this server was started without an inventory (agentrail serve --agents FILE)".into(),
         ));
     };
-    let synced = st.inventory.reload(&st, &caller.label()).await?;
+    let synced = st.inventory.reload(&st, &caller.label(), false).await?;
     Ok(axum::Json(json!({
         "path": path,
         "found": synced.found,
@@ -185,8 +185,17 @@ pub async fn authorize(
             "send the event you are about to record as application/json".into(),
         ));
     }
-    let bytes = crate::body::read(&headers, body, &st.limits).await?;
+    // A place among the requests in flight before anything is read, as for ingest.
     let _permit = st.admit()?;
+    let bytes = crate::body::read(&headers, body, &st.limits).await?;
+    // The question is recorded: it is held to the size of one event.
+    if bytes.len() > st.limits.max_event_bytes {
+        return Err(ApiError::TooLarge(format!(
+            "the question is {} bytes; one event may be at most {} (--max-event-bytes)",
+            bytes.len(),
+            st.limits.max_event_bytes
+        )));
+    }
     // The session's intent comes from the index: let it hold what was committed before.
     st.index_level().await?;
     let now = timefmt::format_unix_nanos(st.clock.now_unix_nanos())
@@ -226,10 +235,13 @@ pub async fn authorize(
                 "kind": ev.kind, "ts": ev.ts, "principal": ev.principal,
             })
             .to_string();
-            let body = Value::Object(ev.body.clone()).to_string();
+            // Judged in the canonical form the ledger would store (`5000.0` is `5000` there), so
+            // the answer is the decision the index will keep for the same event.
+            let body = agentrail_core::json::canonicalize(&Value::Object(ev.body.clone()))
+                .map_err(|e| ApiError::Internal(format!("canonicalizing the question: {e}")))?;
             let h = extract::header(header.as_bytes())
                 .map_err(|e| ApiError::Internal(format!("re-reading the question: {e}")))?;
-            let b = extract::body(Some(body.as_bytes()))
+            let b = extract::body(Some(&body))
                 .map_err(|e| ApiError::Internal(format!("re-reading the question: {e}")))?;
             let (index, _) = conn.with_index()?;
             let ts = agentrail_index::session::sortable(&h.ts);

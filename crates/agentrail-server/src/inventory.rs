@@ -91,22 +91,29 @@ pub fn state_of(loaded: &Loaded) -> PolicyState {
     }
 }
 
-/// The inventory and policies the ledger holds in force: the session index's, once level with
-/// the ledger. The index is derived data and must never stop the collector: when it cannot be
-/// used, the state is rebuilt by reading the ledger's records instead (slower, once).
+/// The inventory and policies the ledger holds in force. The session index is derived data and
+/// must never hold the collector up: its saved state is used for the leaves it holds (no
+/// catch-up), the ledger's own records for the rest, and without a usable index the ledger's
+/// records alone.
 pub fn recorded_state(data: &Path, ledger: &mut Ledger) -> Result<PolicyState, SyncError> {
-    let from_index = Index::open(&DataDir::new(data).index()).and_then(|mut index| {
-        index.catch_up(ledger.reader().backend())?;
-        index.policy_state()
-    });
-    match from_index {
-        Ok(state) => Ok(state),
+    let index = match Index::open(&DataDir::new(data).index()) {
+        Ok(i) => Some(i),
         Err(e) => {
-            tracing::warn!(error = %e, "the session index cannot be used; reading the inventory and policy records from the ledger itself");
+            tracing::warn!(error = %e, "the session index cannot be opened; reading the inventory and policy records from the ledger itself");
+            None
+        }
+    };
+    let found =
+        agentrail_index::policy::state_at_ledger_end(index.as_ref(), ledger.reader().backend());
+    match found {
+        Ok(state) => Ok(state),
+        Err(e) if index.is_some() => {
+            tracing::warn!(error = %e, "the session index cannot be read; reading the inventory and policy records from the ledger itself");
             Ok(agentrail_index::policy::state_from_ledger(
                 ledger.reader().backend(),
             )?)
         }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -153,6 +160,8 @@ struct Current {
     state: PolicyState,
     /// The last load error logged, so a broken file is reported once, not every poll.
     last_error: Option<String>,
+    /// The records the last look would have appended (the poller waits for a second look).
+    pending: Option<String>,
 }
 
 impl Inventory {
@@ -162,6 +171,7 @@ impl Inventory {
             current: RwLock::new(Current {
                 state,
                 last_error: None,
+                pending: None,
             }),
             reloading: tokio::sync::Mutex::new(()),
         }
@@ -187,8 +197,14 @@ impl Inventory {
     }
 
     /// Loads the file and, if it changed, records the change through the writer and puts it
-    /// in force. Called by the poller and by `POST /api/v1/admin/inventory/reload`.
-    pub async fn reload(&self, st: &crate::AppState, by: &str) -> Result<Synced, crate::ApiError> {
+    /// in force. Called by the poller (with `debounce`: a change is recorded once two looks in a
+    /// row see it) and by `POST /api/v1/admin/inventory/reload` (at once).
+    pub async fn reload(
+        &self,
+        st: &crate::AppState,
+        by: &str,
+        debounce: bool,
+    ) -> Result<Synced, crate::ApiError> {
         let Some(path) = self.path.clone() else {
             return Ok(Synced::default());
         };
@@ -223,19 +239,48 @@ impl Inventory {
             .unwrap_or_else(|p| p.into_inner())
             .last_error = None;
         if records.is_empty() {
+            self.current
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .pending = None;
             return Ok(Synced {
                 found: true,
                 ..Synced::default()
             });
         }
+        if debounce {
+            // An editor saving in place passes through a truncated file: record a change only
+            // once the same change is seen on two looks in a row.
+            let seen = serde_json::to_string(&records).unwrap_or_default();
+            let mut cur = self.current.write().unwrap_or_else(|p| p.into_inner());
+            if cur.pending.as_deref() != Some(seen.as_str()) {
+                cur.pending = Some(seen);
+                return Ok(Synced {
+                    found: true,
+                    ..Synced::default()
+                });
+            }
+            cur.pending = None;
+        }
+        // The state in force changes on the writer thread, with the commit: a caller that goes
+        // away mid-request cannot leave the log and the state apart (and the change recorded
+        // twice by the next look).
+        let new_state = state_of(&loaded);
+        let app = st.clone();
         let leaves = st
-            .run_on_writer(move |l| l.append_internals(&records))
+            .run_on_writer(move |l| {
+                let leaves = l.append_internals(&records)?;
+                let mut cur = app
+                    .inventory
+                    .current
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner());
+                cur.state = new_state;
+                cur.pending = None;
+                Ok(leaves)
+            })
             .await?;
         tracing::info!(changes = ?summary, leaves = ?leaves, "recorded a change of the inventory or its policies");
-        self.current
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .state = state_of(&loaded);
         Ok(Synced {
             leaves,
             summary,
@@ -254,7 +299,11 @@ pub async fn poll(st: crate::AppState, mut stop: tokio::sync::watch::Receiver<bo
             _ = tokio::time::sleep(POLL) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        // Errors are logged by reload (once per distinct error).
-        let _ = st.inventory.reload(&st, "serve").await;
+        // Load errors are logged by reload (once per distinct error); a failed commit here.
+        if let Err(e) = st.inventory.reload(&st, "serve", true).await {
+            if !matches!(e, crate::ApiError::BadRequest(_)) {
+                tracing::error!(error = %e, "recording a change of the inventory failed; retrying at the next look");
+            }
+        }
     }
 }

@@ -1235,14 +1235,16 @@ async fn assess_scores_the_example_in_json_markdown_and_html() {
 async fn assess_counts_only_the_sessions_that_started_in_the_period() {
     let f = gov(Files::example(), true).await;
 
-    // A period with no session: every agent, registered or discovered, has no evidence.
+    // A period with no event: every registered agent has no evidence, and no agent or
+    // principal was discovered in it.
     let report = f.get_json("/api/v1/assess?from=2027-01-01T00:00:00Z").await;
     assert_eq!(
         report["period"],
         json!({"from": "2027-01-01T00:00:00Z", "to": null})
     );
     let agents = by_id(&report);
-    assert_eq!(agents.len(), 6, "discovered agents stay in scope: {report}");
+    assert_eq!(agents.len(), 5, "only the registered agents: {report}");
+    assert_eq!(report["unregistered_principals"], json!([]));
     for (id, a) in &agents {
         assert_eq!(a["sessions"], 0, "{id}");
         assert_eq!(a["coverage"], "none", "{id}");
@@ -1254,7 +1256,7 @@ async fn assess_counts_only_the_sessions_that_started_in_the_period() {
             );
         }
     }
-    assert_eq!(report["summary"]["none"], 6);
+    assert_eq!(report["summary"]["none"], 5);
     assert_eq!(report["summary"]["violations"], 0);
 
     // One day: the one nightly run that started in it, without the violation of the 24th.
@@ -1269,9 +1271,11 @@ async fn assess_counts_only_the_sessions_that_started_in_the_period() {
         nightly["layers"]["intent"]["examples"],
         json!(["sess-nightly-2026-11-22"])
     );
-    for id in ["renewal-drafter", "support-triage", "sheets-export"] {
+    for id in ["renewal-drafter", "support-triage"] {
         assert_eq!(agents[id]["sessions"], 0, "{id}");
     }
+    // sheets-export (unregistered) ran on the 21st only: not in scope that day.
+    assert!(!agents.contains_key("sheets-export"), "{report}");
     // `to` is exclusive: a period ending as the 24th's run starts leaves it out.
     let report = f
         .get_json("/api/v1/assess?from=2026-11-24T00:00:00Z&to=2026-11-24T02:00:00Z")
