@@ -859,6 +859,18 @@ async fn authorize_refuses_bad_questions_and_callers_recording_nothing() {
             vec!["agent_id", "nightly-usage-sync", "renewal-drafter"],
         ),
         (
+            "larger than one event",
+            json_body(&{
+                let mut big = crm_read("renewal-drafter", "s");
+                big["attributes"] = json!({"pad": "x".repeat(1 << 20)});
+                big
+            })
+            .bearer(&f.ingest),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            vec!["max-event-bytes"],
+        ),
+        (
             "a read-only key",
             json_body(&crm_read("renewal-drafter", "s")).bearer(&f.read),
             StatusCode::FORBIDDEN,
@@ -1350,5 +1362,41 @@ async fn session_reads_show_scope_violations() {
 
     let clean = f.get_json("/api/v1/sessions/sess-nightly-2026-11-23").await;
     assert_eq!(clean["violations"], json!([]));
+    f.server.finish().await;
+}
+
+/// The answer to a question is the decision the index keeps for the same event: both judge the
+/// canonical form, in which `5000.0` is `5000`.
+#[tokio::test(flavor = "multi_thread")]
+async fn authorize_answers_as_the_index_judges_the_stored_event() {
+    let files = Files::example();
+    files.write(
+        BASE,
+        &format!(
+            "{}\n@id(\"bulk\")\nforbid (principal, action == Action::\"read\", resource)\n\
+             when {{ context has count && context.count > 1000 }};\n",
+            POLICIES[0].1
+        ),
+    );
+    let f = gov(files, false).await;
+    let mut event = crm_read("renewal-drafter", "s-bulk");
+    event["action"]["count"] = json!(5000.0);
+    event["event_id"] = json!("bulk-1");
+    let answer = f
+        .server
+        .send(post("/api/v1/authorize").json(&event).bearer(&f.ingest))
+        .await
+        .expect_status(StatusCode::OK)
+        .json();
+    assert_eq!(answer["decision"], "deny", "{answer}");
+    assert_eq!(answer["policies"], json!(["bulk"]), "{answer}");
+    f.server
+        .post_events(Some(&f.ingest), &json!([event]))
+        .await
+        .expect_status(StatusCode::OK);
+    let session = f.get_json("/api/v1/sessions/s-bulk").await;
+    let stored = &session["scope"][0]["policy"];
+    assert_eq!(stored["decision"], answer["decision"], "{session}");
+    assert_eq!(stored["policies"], answer["policies"], "{session}");
     f.server.finish().await;
 }
