@@ -16,6 +16,7 @@ pub mod hash;
 pub mod json;
 pub mod merkle;
 pub mod note;
+pub mod text;
 pub mod timefmt;
 
 pub use hash::Hash;

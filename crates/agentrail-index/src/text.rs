@@ -9,29 +9,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-/// True for a character that must never be printed as itself: C0 controls and DEL, C1 controls
-/// (U+0080–U+009F), invisible characters (the soft hyphen, the combining grapheme joiner, the
-/// Hangul fillers), invisible format characters (zero-width spaces and joiners, directional
-/// marks, bidi embeddings, overrides and isolates U+202A–U+202E and U+2066–U+2069, the line and
-/// paragraph separators, the byte order mark, interlinear annotations) and the invisible tag
-/// characters (U+E0000–U+E007F).
-fn is_unsafe(c: char) -> bool {
-    matches!(c,
-        '\u{0}'..='\u{1f}'
-        | '\u{7f}'..='\u{9f}'
-        | '\u{ad}'
-        | '\u{34f}'
-        | '\u{115f}'..='\u{1160}'
-        | '\u{3164}'
-        | '\u{ffa0}'
-        | '\u{61c}'
-        | '\u{200b}'..='\u{200f}'
-        | '\u{2028}'..='\u{202e}'
-        | '\u{2060}'..='\u{206f}'
-        | '\u{feff}'
-        | '\u{fff9}'..='\u{fffb}'
-        | '\u{e0000}'..='\u{e007f}')
-}
+use agentrail_core::text::is_unsafe;
 
 /// The string with every unsafe character and every backslash escaped, so what is printed
 /// reads back unambiguously: `\\`, `\n`, `\r`, `\t`, `\xHH` for other ASCII controls (`\x1b` for

@@ -36,28 +36,13 @@ pub(crate) fn identifier(id: &str) -> Result<(), String> {
     no_control(id)
 }
 
-/// Characters shown as something else than they are, or not at all: the soft hyphen, bidi
-/// marks, embeddings, overrides and isolates, zero-width characters, the line and paragraph
-/// separators, the byte order mark, interlinear annotations and tag characters.
-fn invisible(c: char) -> bool {
-    matches!(c,
-        '\u{ad}'
-        | '\u{61c}'
-        | '\u{200b}'..='\u{200f}'
-        | '\u{2028}'..='\u{202e}'
-        | '\u{2060}'..='\u{206f}'
-        | '\u{feff}'
-        | '\u{fff9}'..='\u{fffb}'
-        | '\u{e0000}'..='\u{e007f}')
-}
-
 fn no_control(s: &str) -> Result<(), String> {
     match s.chars().find(|c| c.is_control()) {
         Some(c) => Err(format!(
             "contains a control character (U+{:04X})",
             u32::from(c)
         )),
-        None => match s.chars().find(|c| invisible(*c)) {
+        None => match s.chars().find(|c| agentrail_core::text::is_unsafe(*c)) {
             Some(c) => Err(format!(
                 "contains an invisible formatting character (U+{:04X})",
                 u32::from(c)
