@@ -473,6 +473,9 @@ pub struct LoadArgs {
     /// Target events a second across all clients (paced, open loop); default: as fast as acknowledged.
     #[arg(long)]
     pub rate: Option<u64>,
+    /// Start the collector with this inventory (its policies are then evaluated by the indexer).
+    #[arg(long)]
+    pub inventory: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -40,7 +40,7 @@ impl Drop for Started {
     }
 }
 
-fn start_server() -> Result<(String, Started)> {
+fn start_server(inventory: Option<&std::path::Path>) -> Result<(String, Started)> {
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let data = dir.path().join("data");
     let exe = std::env::current_exe().context("finding this binary")?;
@@ -57,9 +57,12 @@ fn start_server() -> Result<(String, Started)> {
     if !st.success() {
         bail!("init failed");
     }
-    let child = Command::new(&exe)
-        .arg("--data")
-        .arg(&data)
+    let mut serve = Command::new(&exe);
+    serve.arg("--data").arg(&data);
+    if let Some(path) = inventory {
+        serve.arg("--agents").arg(path);
+    }
+    let child = serve
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -160,7 +163,7 @@ pub fn run(a: &LoadArgs) -> Result<Exit> {
     let (url, _started) = match &a.url {
         Some(u) => (u.trim_end_matches('/').to_string(), None),
         None => {
-            let (u, s) = start_server()?;
+            let (u, s) = start_server(a.inventory.as_deref())?;
             (u, Some(s))
         }
     };
