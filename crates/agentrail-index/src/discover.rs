@@ -127,13 +127,22 @@ impl Index {
     /// Every agent id (`kind` = `agent`) or principal (`principal`) seen in agent events,
     /// sorted by id.
     pub fn actors(&self, kind: &str) -> Result<Vec<Actor>, IndexError> {
+        self.actors_where(kind, None)
+    }
+
+    /// One agent id (`kind` = `agent`) or principal (`principal`), if agent events name it.
+    pub fn actor(&self, kind: &str, id: &str) -> Result<Option<Actor>, IndexError> {
+        Ok(self.actors_where(kind, Some(id))?.pop())
+    }
+
+    fn actors_where(&self, kind: &str, id: Option<&str>) -> Result<Vec<Actor>, IndexError> {
         let mut q = self.conn.prepare_cached(
             "SELECT a.id, a.first_ts, a.last_ts, a.events, a.actions, \
              (SELECT count(*) FROM actor_sessions s WHERE s.kind = a.kind AND s.id = a.id) \
-             FROM actors a WHERE a.kind = ?1 ORDER BY a.id",
+             FROM actors a WHERE a.kind = ?1 AND (?2 IS NULL OR a.id = ?2) ORDER BY a.id",
         )?;
         let mut out: Vec<Actor> = q
-            .query_map([kind], |r| {
+            .query_map(params![kind, id], |r| {
                 Ok(Actor {
                     id: r.get(0)?,
                     first_seen: normal(&r.get::<_, String>(1)?),

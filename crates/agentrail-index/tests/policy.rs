@@ -839,6 +839,14 @@ fn discovery_lists_unregistered_agents_and_principals_from_agent_events_only() {
     };
     assert_eq!(ids("agent"), ["known", "shadow"]);
     assert_eq!(ids("principal"), ["svc-known", "svc-shadow", "svc-shared"]);
+    // One actor by id is the same row as in the list; an id no event names is none.
+    for kind in ["agent", "principal"] {
+        for a in index.actors(kind).unwrap() {
+            assert_eq!(index.actor(kind, &a.id).unwrap().as_ref(), Some(&a));
+        }
+    }
+    assert_eq!(index.actor("agent", "svc-known").unwrap(), None);
+    assert_eq!(index.actor("agent", "nobody").unwrap(), None);
     // The assessment lists the same principals, and the shadow agent as unregistered.
     let (agents, principals) = gather(&index, &state, &Period::default()).unwrap();
     let p: Vec<&str> = principals.iter().map(|p| p.principal.as_str()).collect();

@@ -59,7 +59,7 @@ pub async fn get_agent(
     let answer = st
         .audited(meta, move |_, conn| {
             let (index, _) = conn.with_index()?;
-            let seen = index.actors("agent")?.into_iter().find(|a| a.id == id);
+            let seen = index.actor("agent", &id)?;
             let entry = state.inventory.get(&id);
             if entry.is_none() && seen.is_none() {
                 return Err(ApiError::NotFound(format!(

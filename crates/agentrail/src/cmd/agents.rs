@@ -99,7 +99,7 @@ fn show(data: &Path, path: &Path, id: &str, format: AgentsFormat) -> Result<Exit
     let loaded = read_file(path)?;
     let entry = loaded.as_ref().and_then(|l| l.inventory.get(id).cloned());
     let r = Reader::caught_up(data)?;
-    let seen = r.index.actors("agent")?.into_iter().find(|a| a.id == id);
+    let seen = r.index.actor("agent", id)?;
     if entry.is_none() && seen.is_none() {
         return Err(InvalidInput(format!(
             "no agent {id:?} in the inventory {} or in any event",
