@@ -164,6 +164,32 @@ impl Index {
         Ok(Index { conn, policy: None })
     }
 
+    /// A throwaway index in memory, for the leaves an evidence bundle holds
+    /// ([`Index::index_rows`]).
+    pub fn open_in_memory() -> Result<Index, IndexError> {
+        let conn = Connection::open_in_memory()?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Index { conn, policy: None })
+    }
+
+    /// Indexes `rows` (in leaf order, but not necessarily contiguous: a subset of a log, such
+    /// as the sessions and policy records of an evidence bundle) in one transaction. Nothing
+    /// ties this index to a ledger afterwards: use it only for what the rows themselves say.
+    pub fn index_rows(&mut self, rows: &[LeafRow]) -> Result<(), IndexError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (key, mut state) = policy::load_state(&tx, self.policy.take())?;
+        let key = if apply(&tx, rows, &mut state)? {
+            policy::save_state(&tx, &state)?
+        } else {
+            key
+        };
+        tx.commit()?;
+        self.policy = Some((key, state));
+        Ok(())
+    }
+
     /// Leaves indexed so far.
     pub fn indexed(&self) -> Result<u64, IndexError> {
         Ok(read_meta(&self.conn, INDEXED)?

@@ -117,51 +117,72 @@ pub fn build(
     session_id: &str,
     key: Option<&Verifier>,
 ) -> Result<SessionView, IndexError> {
-    let session = index
-        .session(session_id)?
-        .ok_or_else(|| IndexError::NotFound(format!("no session with id {session_id:?}")))?;
     let size = ledger.leaf_count()?;
     let rows = ledger.session_leaves(session_id, size)?;
     let mut integrity = Integrity::default();
     let checkpoint = checked_checkpoint(ledger, key, &mut integrity)?;
+    let mut tiles = TileReader::new(ledger);
+    assemble(
+        index,
+        session_id,
+        rows,
+        checkpoint,
+        integrity,
+        |row, size, root| prove(&mut tiles, row, size, root),
+    )
+}
+
+/// Reconstructs one session from its leaf rows (in leaf order, with bodies) and a checkpoint
+/// whose signature the caller has verified (with its root), with the index's summary and
+/// decisions: what [`build`] does once it has read the rows, and what an evidence bundle's
+/// verifier does with the events the bundle holds. `prove(row, size, root)` returns the row's
+/// verified audit path into the checkpoint's tree.
+pub fn assemble(
+    index: &Index,
+    session_id: &str,
+    rows: Vec<LeafRow>,
+    checkpoint: Option<(CheckpointRow, Hash)>,
+    mut integrity: Integrity,
+    mut prove: impl FnMut(&LeafRow, u64, &Hash) -> Result<Vec<Hash>, String>,
+) -> Result<SessionView, IndexError> {
+    let session = index
+        .session(session_id)?
+        .ok_or_else(|| IndexError::NotFound(format!("no session with id {session_id:?}")))?;
     let mut events = Vec::with_capacity(rows.len());
-    {
-        let mut tiles = TileReader::new(ledger);
-        for row in rows {
-            let mut ev = view_event(&row, &mut integrity)?;
-            // The `session_id` column only says where to look: the leaf, which is what is
-            // proven, must say the same, and agentrail's own records are never part of a run.
-            if ev.event.get("session_id").and_then(Value::as_str) != Some(session_id) {
-                integrity.problems.push(format!(
-                    "leaf {}: its header names session {}, not this one (the index column was altered)",
-                    row.leaf_index,
-                    ev.event.get("session_id").map_or("none".into(), |v| v.to_string())
-                ));
-                continue;
-            }
-            if crate::session::is_internal(&ev.kind) {
-                integrity.problems.push(format!(
-                    "leaf {}: an agentrail record ({}) is filed under this session",
-                    row.leaf_index, ev.kind
-                ));
-                continue;
-            }
-            match &checkpoint {
-                Some((cp, root)) if row.leaf_index < cp.size => {
-                    match prove(&mut tiles, &row, cp.size, root) {
-                        Ok(path) => {
-                            integrity.verified += 1;
-                            ev.inclusion = Some(path);
-                        }
-                        Err(e) => integrity
-                            .problems
-                            .push(format!("leaf {}: {e}", row.leaf_index)),
-                    }
-                }
-                _ => integrity.not_covered.push(row.leaf_index),
-            }
-            events.push(ev);
+    for row in rows {
+        let mut ev = view_event(&row, &mut integrity)?;
+        // The `session_id` column only says where to look: the leaf, which is what is
+        // proven, must say the same, and agentrail's own records are never part of a run.
+        if ev.event.get("session_id").and_then(Value::as_str) != Some(session_id) {
+            integrity.problems.push(format!(
+                "leaf {}: its header names session {}, not this one (the index column was altered)",
+                row.leaf_index,
+                ev.event
+                    .get("session_id")
+                    .map_or("none".into(), |v| v.to_string())
+            ));
+            continue;
         }
+        if crate::session::is_internal(&ev.kind) {
+            integrity.problems.push(format!(
+                "leaf {}: an agentrail record ({}) is filed under this session",
+                row.leaf_index, ev.kind
+            ));
+            continue;
+        }
+        match &checkpoint {
+            Some((cp, root)) if row.leaf_index < cp.size => match prove(&row, cp.size, root) {
+                Ok(path) => {
+                    integrity.verified += 1;
+                    ev.inclusion = Some(path);
+                }
+                Err(e) => integrity
+                    .problems
+                    .push(format!("leaf {}: {e}", row.leaf_index)),
+            },
+            _ => integrity.not_covered.push(row.leaf_index),
+        }
+        events.push(ev);
     }
     integrity.checkpoint = checkpoint.map(|(cp, _)| cp);
     events.sort_by(|a, b| (&a.sort_ts, a.leaf_index).cmp(&(&b.sort_ts, b.leaf_index)));

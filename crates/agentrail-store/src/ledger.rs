@@ -827,6 +827,14 @@ fn check_format(backend: &mut dyn Backend) -> Result<(), LedgerError> {
     }
 }
 
+/// The log's signing key, read from `DIR/signing.key`, for signing what is not a checkpoint
+/// (an evidence bundle's manifest). Reads only: no lock is taken.
+pub fn signer(dir: &Path) -> Result<Signer, LedgerError> {
+    let dd = DataDir::new(dir);
+    dd.require()?;
+    load_signer(&dd)
+}
+
 fn load_signer(dd: &DataDir) -> Result<Signer, LedgerError> {
     let text = fs::read_to_string(dd.key())
         .map_err(|e| LedgerError::io(format!("reading {}", dd.key().display()), e))?;

@@ -77,6 +77,12 @@ pub enum Command {
     /// Gap assessment: score each agent Yes/Partial/No on Intent, Scope, Decision trace and
     /// Outcome from the evidence in a period (docs/assessment.md).
     Assess(AssessArgs),
+    /// Build an evidence bundle for auditors: a period's complete population, a fair sample of
+    /// its runs with proofs and narratives, inventory, policies, assessment, all signed
+    /// (docs/evidence.md).
+    Evidence(EvidenceArgs),
+    /// Check an evidence bundle offline: needs no data directory and no network.
+    VerifyBundle(VerifyBundleArgs),
     /// Ingest the bundled example agent events, verify them and show what to try next.
     Demo(DemoArgs),
     /// Benchmarks (docs/benchmarks.md).
@@ -538,4 +544,46 @@ pub enum ApiKeysCommand {
     List,
     /// Revoke a key by its id.
     Revoke { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct EvidenceArgs {
+    /// The period's start (RFC 3339 or a date): the period begins at the first checkpoint whose
+    /// last leaf was received at or after it (docs/evidence.md).
+    #[arg(long, required_unless_present = "session", conflicts_with = "session")]
+    pub from: Option<String>,
+    /// The period's end: it ends at the first checkpoint whose last leaf was received at or
+    /// after it. Without it, the period ends at the last checkpoint.
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+    /// Draw the sample only from sessions with an event by this agent (repeatable).
+    #[arg(long = "agent", requires = "from")]
+    pub agents: Vec<String>,
+    /// How many sessions to sample.
+    #[arg(long, default_value_t = 25, requires = "from",
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub sample: u64,
+    /// The sample's seed (its UTF-8 bytes); default: the end checkpoint's root.
+    #[arg(long, requires = "from", conflicts_with = "sessions")]
+    pub seed: Option<String>,
+    /// The auditor's own sample: a file with one session id per line.
+    #[arg(long, requires = "from")]
+    pub sessions: Option<PathBuf>,
+    /// A bundle for this one session instead of a period.
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Where to write the bundle: a new directory, or a file ending in .zip.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyBundleArgs {
+    /// The bundle: a directory or a .zip file.
+    pub path: PathBuf,
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Checkpoints kept from earlier (signed notes): the bundle's log must extend each.
+    #[arg(long, num_args = 1..)]
+    pub trusted: Vec<PathBuf>,
 }

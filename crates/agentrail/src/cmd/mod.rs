@@ -8,6 +8,7 @@ mod bench;
 mod bench_load;
 mod bench_sessions;
 mod demo;
+mod evidence;
 mod ingest;
 mod inventory;
 mod prove;
@@ -45,6 +46,8 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Reindex => session::reindex(data),
         Command::Agents(c) => agents::run(data, &inventory, &c),
         Command::Assess(a) => assess::run(data, &inventory, &a),
+        Command::Evidence(a) => evidence::build(data, &a),
+        Command::VerifyBundle(a) => evidence::verify(&a),
         Command::Demo(_) => demo::run(data),
         Command::Bench(a) => bench::run(&a),
     }

@@ -8,7 +8,7 @@
 //! through [`escape`], by way of the [`render`] document model.
 
 pub(crate) mod escape;
-mod narrative;
+pub(crate) mod narrative;
 pub(crate) mod render;
 
 use crate::cli::{ListFormat, SessionsArgs, ShowArgs, ShowFormat};

@@ -167,6 +167,31 @@ impl Line {
         }
         out
     }
+
+    /// As HTML phrasing content: every piece escaped ([`escape::html`]), agent pieces in
+    /// `<code>`, tones as `<strong>` or a classed `<span>`.
+    fn html(&self) -> String {
+        let mut out = String::new();
+        for p in &self.0 {
+            let t = match (p.agent, p.gap) {
+                (true, _) => format!("<code>{}</code>", escape::html(&p.text)),
+                (false, true) => " — ".to_string(),
+                (false, false) => escape::html(&p.text),
+            };
+            let (open, close) = match p.tone {
+                Tone::Plain => ("", ""),
+                Tone::Strong => ("<strong>", "</strong>"),
+                Tone::Bad => ("<strong class=\"bad\">", "</strong>"),
+                Tone::Good => ("<span class=\"good\">", "</span>"),
+                Tone::Warn => ("<span class=\"warn\">", "</span>"),
+                Tone::Dim => ("<span class=\"dim\">", "</span>"),
+            };
+            out.push_str(open);
+            out.push_str(&t);
+            out.push_str(close);
+        }
+        out
+    }
 }
 
 /// One block of a document.
@@ -309,6 +334,64 @@ impl Doc {
         }
         out
     }
+
+    /// As an HTML fragment: no document wrapper, no style, script, links or anything that
+    /// loads; only elements and the classes `fields` (a run of fields), `n` (a right-aligned
+    /// table cell), `bad`, `good`, `warn` and `dim` (tones). Every piece is escaped
+    /// ([`escape::html`]) and every agent piece is a `<code>` element.
+    pub fn to_html(&self) -> String {
+        let mut out = String::new();
+        let mut in_fields = false;
+        for b in &self.0 {
+            let field = matches!(b, Block::Field(..));
+            if in_fields && !field {
+                out.push_str("</dl>\n");
+            } else if !in_fields && field {
+                out.push_str("<dl class=\"fields\">\n");
+            }
+            in_fields = field;
+            match b {
+                Block::Title(l) => out.push_str(&format!("<h1>{}</h1>\n", l.html())),
+                Block::Heading(h) => out.push_str(&format!("<h2>{}</h2>\n", escape::html(h))),
+                Block::Subheading(l) => out.push_str(&format!("<h3>{}</h3>\n", l.html())),
+                Block::Field(label, lines) => {
+                    let value: Vec<String> = lines.iter().map(Line::html).collect();
+                    out.push_str(&format!(
+                        "<dt>{}</dt><dd>{}</dd>\n",
+                        escape::html(label),
+                        value.join("<br>")
+                    ));
+                }
+                Block::Table { head, right, rows } => {
+                    let class = |k: usize| {
+                        if right.get(k).copied().unwrap_or(false) {
+                            " class=\"n\""
+                        } else {
+                            ""
+                        }
+                    };
+                    out.push_str("<table>\n<thead><tr>");
+                    for (k, h) in head.iter().enumerate() {
+                        out.push_str(&format!("<th{}>{}</th>", class(k), escape::html(h)));
+                    }
+                    out.push_str("</tr></thead>\n<tbody>\n");
+                    for row in rows {
+                        out.push_str("<tr>");
+                        for (k, cell) in row.iter().enumerate() {
+                            out.push_str(&format!("<td{}>{}</td>", class(k), cell.html()));
+                        }
+                        out.push_str("</tr>\n");
+                    }
+                    out.push_str("</tbody>\n</table>\n");
+                }
+                Block::Text(l) => out.push_str(&format!("<p>{}</p>\n", l.html())),
+            }
+        }
+        if in_fields {
+            out.push_str("</dl>\n");
+        }
+        out
+    }
 }
 
 fn table_text(
@@ -422,5 +505,103 @@ mod tests {
         assert!(md.contains("- **much longer:**\n  - b\n  - c\n"), "{md}");
         assert!(md.contains("\\n<b>\\|` | 7 |"), "{md}");
         assert!(md.contains("| --- | --: |"), "{md}");
+    }
+
+    #[test]
+    fn html_escapes_agent_text_and_loads_nothing() {
+        let html = doc().to_html();
+        assert!(!html.contains('\u{1b}'), "{html}");
+        assert!(!html.contains("<b>"), "{html}");
+        assert!(
+            html.starts_with(
+                "<h1>Session <code>\\x1b[2J# pwned [x](http://e.example)\\n&lt;b&gt;|</code></h1>\n"
+            ),
+            "{html}"
+        );
+        assert!(html.contains("&lt;b&gt;"), "{html}");
+        assert!(html.contains("<h2>Scope</h2>\n"), "{html}");
+        assert!(html.contains("<code>{&quot;k&quot;:1}</code>"), "{html}");
+        let lower = html.to_lowercase();
+        for bad in [
+            "<script", "style=", "<style", "href", "src", "<a ", "<img", "<link", "<iframe",
+            "<html", "<head", "<body",
+        ] {
+            assert!(!lower.contains(bad), "{bad} in {html}");
+        }
+        // The only attributes are classes (no event handlers, no styles).
+        assert_eq!(
+            html.matches("=\"").count(),
+            html.matches(" class=\"").count(),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn html_groups_fields_and_shapes_tables() {
+        let html = doc().to_html();
+        assert_eq!(html.matches("<dl").count(), 1, "{html}");
+        assert!(
+            html.contains(
+                "<dl class=\"fields\">\n\
+                 <dt>short</dt><dd><code>a</code></dd>\n\
+                 <dt>much longer</dt><dd>b<br>c</dd>\n\
+                 </dl>\n"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<table>\n<thead><tr><th>WHAT</th><th class=\"n\">N</th></tr></thead>\n<tbody>\n"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.ends_with(
+                "<tr><td><code>{&quot;k&quot;:1}</code></td><td class=\"n\">12</td></tr>\n\
+                 </tbody>\n</table>\n"
+            ),
+            "{html}"
+        );
+        assert_eq!(html.matches("<tr>").count(), 3, "{html}");
+        assert_eq!(html.matches("<td class=\"n\">").count(), 2, "{html}");
+        assert_eq!(html.matches("<td>").count(), 2, "{html}");
+    }
+
+    #[test]
+    fn html_tones_gaps_and_text() {
+        let d = Doc(vec![
+            Block::Subheading(Line::new().ours("D1").tone(Tone::Strong)),
+            Block::Text(
+                Line::new()
+                    .ours("denied")
+                    .tone(Tone::Bad)
+                    .gap(3)
+                    .ours("ok")
+                    .tone(Tone::Good)
+                    .ours(" late")
+                    .tone(Tone::Warn)
+                    .ours(" at 12:00")
+                    .tone(Tone::Dim)
+                    .ours(" a<b"),
+            ),
+            Block::Field("only", vec![]),
+        ]);
+        let html = d.to_html();
+        assert_eq!(
+            html,
+            "<h3><strong>D1</strong></h3>\n\
+             <p><strong class=\"bad\">denied</strong> — <span class=\"good\">ok</span>\
+             <span class=\"warn\"> late</span><span class=\"dim\"> at 12:00</span> a&lt;b</p>\n\
+             <dl class=\"fields\">\n<dt>only</dt><dd></dd>\n</dl>\n"
+        );
+    }
+
+    #[test]
+    fn html_is_deterministic() {
+        assert_eq!(doc().to_html(), doc().to_html());
+        assert_eq!(
+            doc().to_html().as_bytes(),
+            doc().clone().to_html().as_bytes()
+        );
     }
 }

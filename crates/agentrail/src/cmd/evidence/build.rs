@@ -1,0 +1,520 @@
+//! `agentrail evidence`: builds a bundle from the log (docs/evidence.md).
+
+use super::files::Writer;
+use super::*;
+use crate::cli::EvidenceArgs;
+use crate::cmd::session::Reader;
+use crate::exit::{Exit, InvalidInput};
+use agentrail_core::checkpoint::open_checkpoint;
+use agentrail_core::merkle::CompactRange;
+use agentrail_core::timefmt;
+use agentrail_index::assess::{gather, Period};
+use agentrail_policy::PolicyState;
+use agentrail_store::backend::Backend;
+use agentrail_store::clock::{Clock, SystemClock};
+use agentrail_store::tiles::TileReader;
+use agentrail_store::ReadLedger;
+use anyhow::{bail, Context};
+use std::path::Path;
+
+/// A point of the log a period is bounded by: a stored checkpoint, or the empty tree.
+#[derive(Debug, Clone)]
+struct Bound {
+    size: u64,
+    /// None for the empty tree.
+    checkpoint: Option<CheckpointRow>,
+}
+
+pub fn run(data: &Path, a: &EvidenceArgs) -> Result<Exit> {
+    let period = match (&a.session, &a.from) {
+        (Some(_), _) => None,
+        (None, Some(from)) => {
+            let from_n = parse_bound("from", from)?;
+            let to_n = a.to.as_deref().map(|t| parse_bound("to", t)).transpose()?;
+            if let Some(t) = to_n {
+                if t <= from_n {
+                    return Err(InvalidInput(format!(
+                        "--to {} is not after --from {from}",
+                        a.to.as_deref().unwrap_or_default()
+                    ))
+                    .into());
+                }
+            }
+            Some((from_n, to_n))
+        }
+        (None, None) => bail!("give --from T [--to T] for a period, or --session ID"),
+    };
+    let mut r = Reader::caught_up(data)?;
+    let signer = agentrail_store::ledger::signer(data)?;
+    let ledger = r.ledger.as_mut();
+    let verifier = ReadLedger::new(ledger).verifier()?;
+    if verifier.to_vkey() != signer.verifier().to_vkey() {
+        bail!("signing.key does not match the verifier key the log recorded at init");
+    }
+    let checkpoints = ledger.checkpoints()?;
+    let Some(latest) = checkpoints.last().cloned() else {
+        return Err(InvalidInput(
+            "the log has no signed checkpoint yet: run `agentrail checkpoint --new`".into(),
+        )
+        .into());
+    };
+    for cp in &checkpoints {
+        match open_checkpoint(&cp.note, &verifier) {
+            Ok(body) if body.size == cp.size && body.root == cp.root => {}
+            _ => {
+                return Err(InvalidInput(format!(
+                    "checkpoint {} does not verify with the log's key, or its row disagrees with its note: run `agentrail verify`",
+                    cp.size
+                ))
+                .into())
+            }
+        }
+    }
+    let now = timefmt::format_unix_nanos(SystemClock.now_unix_nanos())
+        .context("formatting the time of the bundle")?;
+    let mut out = Writer::create(&a.out)?;
+    let mut info = json!({
+        "format": FORMAT,
+        "log": {"origin": verifier.name(), "key": verifier.to_vkey()},
+        "created_at": now,
+    });
+
+    // The bounds, the population and the sample.
+    let (end, sample): (CheckpointRow, Vec<String>) = match period {
+        Some((from_n, to_n)) => {
+            let bounds = Bounds::new(ledger, &checkpoints)?;
+            let start = bounds.first_at_or_after(ledger, from_n)?;
+            let end = match to_n {
+                Some(t) => bounds.first_at_or_after(ledger, t)?,
+                None => Some(bounds.points.last().cloned().unwrap_or(Bound {
+                    size: latest.size,
+                    checkpoint: Some(latest.clone()),
+                })),
+            };
+            let start = start.ok_or_else(|| {
+                InvalidInput(format!(
+                    "no checkpoint at or after --from {}: the log's last checkpoint (size {}) \
+                     ends before it",
+                    a.from.as_deref().unwrap_or_default(),
+                    latest.size
+                ))
+            })?;
+            let Some(Bound {
+                size: end_size,
+                checkpoint: Some(end),
+            }) = end
+            else {
+                return Err(InvalidInput(format!(
+                    "no checkpoint at or after --to {}: the period is not over in this log yet \
+                     (its last checkpoint, size {}, ends with a leaf received before it); give \
+                     an earlier --to, or leave --to out to end at the last checkpoint",
+                    a.to.as_deref().unwrap_or_default(),
+                    latest.size
+                ))
+                .into());
+            };
+            debug_assert_eq!(end_size, end.size);
+            let pop = population(ledger, &mut out, &start, &end)?;
+            boundaries(ledger, &mut out, &bounds, &start, &end)?;
+            let candidates: Vec<&str> = pop.candidates(&a.agents).collect();
+            let (sample, method) = match &a.sessions {
+                Some(file) => (auditor_list(file, &pop)?, json!({"method": "list"})),
+                None => {
+                    let (seed, source) = match &a.seed {
+                        Some(s) => (s.as_bytes().to_vec(), "given"),
+                        None => (end.root.as_bytes().to_vec(), "end-root"),
+                    };
+                    let drawn = draw(&seed, candidates.iter().copied(), a.sample as usize);
+                    (
+                        drawn,
+                        json!({
+                            "method": "seed",
+                            "seed": agentrail_core::hash::to_hex(&seed),
+                            "seed_source": source,
+                            "requested": a.sample,
+                        }),
+                    )
+                }
+            };
+            let mut s = method;
+            s["sessions"] = json!(sample);
+            s["candidates"] = json!(candidates.len());
+            info["kind"] = json!("period");
+            info["period"] = json!({
+                "from": a.from,
+                "to": a.to,
+                "rule": "first checkpoint whose last leaf was received at or after each bound",
+            });
+            info["start"] =
+                json!({"size": start.size, "root": bound_root(ledger, &start)?.to_base64()});
+            info["end"] = json!({"size": end.size, "root": end.root.to_base64()});
+            info["agents"] = json!(a.agents);
+            info["population"] = json!({"leaves": pop.leaves, "records": pop.records, "sessions": pop.sessions.len()});
+            info["sample"] = s;
+            (end, sample)
+        }
+        None => {
+            let id = a.session.clone().unwrap_or_default();
+            if r.index.session(&id)?.is_none() {
+                return Err(InvalidInput(format!("no session with id {id:?}")).into());
+            }
+            out.put(END_CHECKPOINT, latest.note.as_bytes())?;
+            info["kind"] = json!("session");
+            info["end"] = json!({"size": latest.size, "root": latest.root.to_base64()});
+            info["sample"] = json!({"method": "session", "sessions": [id]});
+            (latest, vec![id])
+        }
+    };
+
+    // The policy and inventory records up to the end, and what was in force there.
+    let mut proofs: HashMap<u64, Vec<Hash>> = HashMap::new();
+    let records = state_records(ledger, &end)?;
+    let mut state = PolicyState::default();
+    for row in &records {
+        put_event(ledger, &mut out, row, &end, &mut proofs, |i| {
+            record_paths(i)
+        })?;
+        let body: Value = serde_json::from_slice(row.body.as_deref().unwrap_or_default())
+            .with_context(|| format!("leaf {}: the record's body is not JSON", row.leaf_index))?;
+        // As the index does: a record that does not apply leaves the state as it was.
+        let _ = state.apply_record(&row.kind, &body);
+    }
+    let mut files = Vec::new();
+    for (path, text) in state.policies.files() {
+        let sha = Hash::sha256(text.as_bytes()).to_hex();
+        out.put(&policy_text_path(&sha), text.as_bytes())?;
+        files.push(json!({"path": path, "sha256": sha, "file": policy_text_path(&sha)}));
+    }
+    out.put(
+        IN_FORCE,
+        &canonical(&json!({
+            "at_size": end.size,
+            "policy_set_hash": state.policies.hash(),
+            "files": files,
+            "records": records.iter().map(|r| r.leaf_index).collect::<Vec<_>>(),
+        }))?,
+    )?;
+    out.put(INVENTORY, &canonical(&state.inventory.to_json())?)?;
+
+    // Each sampled session: its events below the end, their proofs, its narrative.
+    let mut sessions = Vec::with_capacity(sample.len());
+    let mut dirs = Vec::with_capacity(sample.len());
+    for (k, id) in sample.iter().enumerate() {
+        let dir = session_dir(k + 1);
+        let rows = ledger.session_leaves(id, end.size)?;
+        if rows.is_empty() {
+            return Err(InvalidInput(format!(
+                "session {id:?} has no event covered by checkpoint {} yet: run `agentrail checkpoint --new` and try again",
+                end.size
+            ))
+            .into());
+        }
+        for row in &rows {
+            put_event(ledger, &mut out, row, &end, &mut proofs, |i| {
+                event_paths(&dir, i)
+            })?;
+        }
+        let later = ledger.session_leaves(id, i64::MAX as u64)?.len() - rows.len();
+        if later > 0 {
+            eprintln!(
+                "session {}: {later} event(s) appended after checkpoint {} are not in the bundle",
+                super::super::session::escape::escape(id),
+                end.size
+            );
+        }
+        sessions.push((id.clone(), rows));
+        dirs.push(dir);
+    }
+    let told = narratives(&records, &sessions, &end, &proofs)?;
+    for (dir, n) in dirs.iter().zip(&told) {
+        out.put(&format!("{dir}/narrative.md"), n.markdown.as_bytes())?;
+        out.put(&format!("{dir}/narrative.html"), n.html.as_bytes())?;
+    }
+
+    // The gap assessment of the period (the team's own report, not re-derived by a verifier).
+    let mut assessment_line = None;
+    if info["kind"] == "period" {
+        let state_now = r.index.policy_state()?;
+        let report = gather::report(
+            &r.index,
+            r.ledger.as_mut(),
+            &state_now,
+            Period {
+                from: a.from.clone(),
+                to: a.to.clone(),
+            },
+            &now,
+        )?;
+        let mut j = report.to_json();
+        agentrail_core::json::sort_keys(&mut j);
+        out.put(ASSESSMENT_JSON, format!("{}\n", j).as_bytes())?;
+        out.put(ASSESSMENT_MD, report.to_markdown().as_bytes())?;
+        out.put(ASSESSMENT_HTML, report.to_html().as_bytes())?;
+        assessment_line = Some(report.summary_sentence().to_string());
+    }
+    let controls = controls(info["kind"] == "period", &dirs);
+    out.put(CONTROLS, &canonical(&controls)?)?;
+    out.put(KEY, format!("{}\n", verifier.to_vkey()).as_bytes())?;
+    let info_bytes = canonical(&info)?;
+    out.put(BUNDLE_JSON, &info_bytes)?;
+    let index = page::index(&page::IndexInput {
+        info: &info,
+        controls: &controls,
+        sessions: &sessions,
+        dirs: &dirs,
+        assessment: assessment_line.as_deref(),
+    });
+    out.put(INDEX_HTML, index.as_bytes())?;
+    let manifest = signer
+        .sign(&manifest_text(out.hashes()))
+        .map_err(|e| anyhow!("signing the manifest: {e}"))?;
+    let files_n = out.hashes().len() + 1;
+    let dest = out.finish(&manifest)?;
+    say!(
+        "wrote {} ({} files, {} sampled session{}, end checkpoint {})",
+        dest.display(),
+        files_n,
+        sample.len(),
+        if sample.len() == 1 { "" } else { "s" },
+        end.size
+    );
+    say!(
+        "check it with: agentrail verify-bundle {} --key '{}'",
+        dest.display(),
+        verifier.to_vkey()
+    );
+    Ok(Exit::Success)
+}
+
+fn parse_bound(field: &str, v: &str) -> Result<i128> {
+    let sortable = agentrail_index::query::parse_time(field, v)?;
+    let normal = agentrail_index::session::normal(&sortable);
+    timefmt::parse_unix_nanos(&normal)
+        .map_err(|e| InvalidInput(format!("--{field} {v:?}: {e}")).into())
+}
+
+/// The time of a received_at value, in Unix nanoseconds.
+pub fn received_nanos(leaf_index: u64, received_at: &str) -> Result<i128, String> {
+    timefmt::parse_unix_nanos(received_at)
+        .map_err(|e| format!("leaf {leaf_index}: received_at {received_at:?}: {e}"))
+}
+
+/// The points a period may start or end at: the empty tree, then every stored checkpoint.
+struct Bounds {
+    points: Vec<Bound>,
+}
+
+impl Bounds {
+    fn new(ledger: &mut dyn Backend, checkpoints: &[CheckpointRow]) -> Result<Bounds> {
+        let mut points = vec![Bound {
+            size: 0,
+            checkpoint: None,
+        }];
+        if ledger.leaf_count()? == 0 {
+            points.clear();
+        }
+        points.extend(checkpoints.iter().map(|cp| Bound {
+            size: cp.size,
+            checkpoint: Some(cp.clone()),
+        }));
+        Ok(Bounds { points })
+    }
+
+    /// The leaf whose received_at is a point's time: the last leaf it covers; for the empty
+    /// tree, the log's first leaf.
+    fn time_leaf(b: &Bound) -> u64 {
+        b.size.saturating_sub(1)
+    }
+
+    fn time(ledger: &mut dyn Backend, b: &Bound) -> Result<i128> {
+        let i = Self::time_leaf(b);
+        let row = ledger
+            .leaf(i)?
+            .with_context(|| format!("leaf {i} is missing: run `agentrail verify`"))?;
+        received_nanos(i, &row.received_at).map_err(|e| InvalidInput(e).into())
+    }
+
+    /// The first point whose time is at or after `t` (points are in log order, and received_at
+    /// grows with it).
+    fn first_at_or_after(&self, ledger: &mut dyn Backend, t: i128) -> Result<Option<Bound>> {
+        let (mut lo, mut hi) = (0usize, self.points.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if Self::time(ledger, &self.points[mid])? < t {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(self.points.get(lo).cloned())
+    }
+
+    fn previous(&self, b: &Bound) -> Option<Bound> {
+        let i = self.points.iter().position(|p| p.size == b.size)?;
+        i.checked_sub(1).map(|i| self.points[i].clone())
+    }
+}
+
+fn bound_root(ledger: &mut dyn Backend, b: &Bound) -> Result<Hash> {
+    Ok(match &b.checkpoint {
+        Some(cp) => cp.root,
+        None => {
+            let _ = ledger;
+            agentrail_core::merkle::empty_root()
+        }
+    })
+}
+
+/// Writes the population (the leaves of the period, the start tree's frontier, both
+/// checkpoints and the consistency proof between them) and derives its sessions.
+fn population(
+    ledger: &mut dyn Backend,
+    out: &mut Writer,
+    start: &Bound,
+    end: &CheckpointRow,
+) -> Result<Population> {
+    if let Some(cp) = &start.checkpoint {
+        out.put(START_CHECKPOINT, cp.note.as_bytes())?;
+    }
+    out.put(END_CHECKPOINT, end.note.as_bytes())?;
+    let frontier = CompactRange::from_reader(&mut TileReader::new(ledger), start.size)?;
+    out.put(FRONTIER, hash_lines(frontier.hashes()).as_bytes())?;
+    let proof = ReadLedger::new(ledger).consistency_proof(start.size, end.size)?;
+    out.put(CONSISTENCY, hash_lines(&proof).as_bytes())?;
+    let mut pop = Population::default();
+    let mut leaves = Vec::new();
+    let mut from = start.size;
+    while from < end.size {
+        let rows = ledger.leaves(from, 10_000.min((end.size - from) as usize))?;
+        if rows.is_empty() {
+            bail!("the ledger has no leaf {from}: run `agentrail verify`");
+        }
+        for row in &rows {
+            let h = event::parse_leaf(&row.leaf).map_err(|e| {
+                InvalidInput(format!(
+                    "leaf {} is not an agentrail event ({e}): run `agentrail verify`",
+                    row.leaf_index
+                ))
+            })?;
+            pop.add(row.leaf_index, &h);
+            leaves.extend_from_slice(&row.leaf);
+            leaves.push(b'\n');
+        }
+        from += rows.len() as u64;
+    }
+    out.put(LEAVES, &leaves)?;
+    out.put(SESSIONS, &canonical(&pop.to_json())?)?;
+    Ok(pop)
+}
+
+/// `period/boundaries.json`: for each bound, the leaf that times it and the point before it,
+/// with the leaves' inclusion proofs into the end checkpoint, so the rule can be checked.
+fn boundaries(
+    ledger: &mut dyn Backend,
+    out: &mut Writer,
+    bounds: &Bounds,
+    start: &Bound,
+    end: &CheckpointRow,
+) -> Result<()> {
+    let end_bound = Bound {
+        size: end.size,
+        checkpoint: Some(end.clone()),
+    };
+    let mut doc = Map::new();
+    for (name, b) in [("start", start), ("end", &end_bound)] {
+        let previous = bounds.previous(b);
+        let mut item = point(ledger, b, end)?;
+        item["previous"] = match &previous {
+            Some(p) => point(ledger, p, end)?,
+            None => Value::Null,
+        };
+        doc.insert(name.into(), item);
+    }
+    out.put(BOUNDARIES, &canonical(&Value::Object(doc))?)?;
+    Ok(())
+}
+
+fn point(ledger: &mut dyn Backend, b: &Bound, end: &CheckpointRow) -> Result<Value> {
+    let i = Bounds::time_leaf(b);
+    let time_leaf = if i < end.size {
+        let row = ledger
+            .leaf(i)?
+            .with_context(|| format!("leaf {i} is missing: run `agentrail verify`"))?;
+        let proof = ReadLedger::new(ledger).inclusion_proof(i, end)?;
+        json!({
+            "index": i,
+            "leaf": String::from_utf8_lossy(&row.leaf),
+            "proof": proof.hashes.iter().map(|h| h.to_base64()).collect::<Vec<_>>(),
+        })
+    } else {
+        Value::Null
+    };
+    Ok(json!({
+        "size": b.size,
+        "checkpoint": b.checkpoint.as_ref().map(|c| c.note.clone()),
+        "time_leaf": time_leaf,
+    }))
+}
+
+/// The auditor's own list: one session id per line (blank lines and `#` comments skipped),
+/// each a session of the population.
+fn auditor_list(file: &Path, pop: &Population) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading the session list {}", file.display()))?;
+    let mut out: Vec<String> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let id = line.trim();
+        if id.is_empty() || id.starts_with('#') {
+            continue;
+        }
+        let at = format!("{} line {}", file.display(), n + 1);
+        if !pop.sessions.contains_key(id) {
+            return Err(InvalidInput(format!(
+                "{at}: session {id:?} has no event in the period's population"
+            ))
+            .into());
+        }
+        if out.iter().any(|s| s == id) {
+            return Err(InvalidInput(format!("{at}: session {id:?} is listed twice")).into());
+        }
+        out.push(id.to_string());
+    }
+    if out.is_empty() {
+        return Err(InvalidInput(format!("{}: lists no session", file.display())).into());
+    }
+    Ok(out)
+}
+
+/// Every inventory and policy record below the end checkpoint, in leaf order, with bodies.
+fn state_records(ledger: &mut dyn Backend, end: &CheckpointRow) -> Result<Vec<LeafRow>> {
+    Ok(ledger
+        .session_leaves("agentrail", end.size)?
+        .into_iter()
+        .filter(|r| STATE_KINDS.contains(&r.kind.as_str()))
+        .collect())
+}
+
+/// Writes one event's bytes and its tlog-proof into the end checkpoint.
+fn put_event(
+    ledger: &mut dyn Backend,
+    out: &mut Writer,
+    row: &LeafRow,
+    end: &CheckpointRow,
+    proofs: &mut HashMap<u64, Vec<Hash>>,
+    paths: impl Fn(u64) -> (String, String),
+) -> Result<()> {
+    let Some(body) = &row.body else {
+        bail!(
+            "leaf {}: its body is erased; a bundle holds whole events only",
+            row.leaf_index
+        );
+    };
+    let bytes = event::event_bytes(&row.leaf, body)
+        .with_context(|| format!("leaf {}: cannot rebuild the stored event", row.leaf_index))?;
+    let proof = ReadLedger::new(ledger).inclusion_proof(row.leaf_index, end)?;
+    let (event_path, proof_path) = paths(row.leaf_index);
+    out.put(&event_path, &bytes)?;
+    out.put(&proof_path, proof.to_text().as_bytes())?;
+    proofs.insert(row.leaf_index, proof.hashes);
+    Ok(())
+}

@@ -1,0 +1,313 @@
+//! Writing a bundle (a directory or a `.zip`) and reading one back without trusting it: every
+//! name is checked before anything is opened, nothing outside the bundle is ever followed, and
+//! reads are capped.
+
+use super::{valid_path, MANIFEST};
+use agentrail_core::Hash;
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// The most bytes one file of a bundle is read into memory with (the population's leaves are
+/// streamed instead).
+pub const MAX_FILE: u64 = 256 << 20;
+
+/// True when `path` names a zip bundle.
+pub fn is_zip(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+}
+
+enum Sink {
+    Dir(PathBuf),
+    Zip(Box<zip::ZipWriter<BufWriter<File>>>),
+}
+
+/// Writes a bundle into a temporary sibling of its destination, and moves it into place only
+/// when complete: a bundle that exists is a whole one.
+pub struct Writer {
+    dest: PathBuf,
+    tmp: PathBuf,
+    sink: Sink,
+    hashes: BTreeMap<String, Hash>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer").field("dest", &self.dest).finish()
+    }
+}
+
+impl Writer {
+    pub fn create(dest: &Path) -> Result<Writer> {
+        if dest.exists() {
+            bail!(
+                "{} already exists: give a new path (a bundle is never written over anything)",
+                dest.display()
+            );
+        }
+        let name = dest
+            .file_name()
+            .with_context(|| format!("{} has no file name", dest.display()))?;
+        let parent = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".partial-{}", std::process::id()));
+        let tmp = parent.join(tmp_name);
+        let sink = if is_zip(dest) {
+            let f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            Sink::Zip(Box::new(zip::ZipWriter::new(BufWriter::new(f))))
+        } else {
+            std::fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            Sink::Dir(tmp.clone())
+        };
+        Ok(Writer {
+            dest: dest.to_path_buf(),
+            tmp,
+            sink,
+            hashes: BTreeMap::new(),
+        })
+    }
+
+    /// Adds one file.
+    pub fn put(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
+        if !valid_path(path) || path == MANIFEST {
+            bail!("internal error: {path:?} is not a name a bundle may hold");
+        }
+        if self
+            .hashes
+            .insert(path.to_string(), Hash::sha256(bytes))
+            .is_some()
+        {
+            bail!("internal error: {path:?} written twice");
+        }
+        self.write(path, bytes)
+    }
+
+    fn write(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
+        match &mut self.sink {
+            Sink::Dir(root) => {
+                let full = root.join(path);
+                if let Some(dir) = full.parent() {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
+                }
+                std::fs::write(&full, bytes).with_context(|| format!("writing {}", full.display()))
+            }
+            Sink::Zip(z) => {
+                let options = zip::write::SimpleFileOptions::default()
+                    .compression_method(zip::CompressionMethod::Deflated)
+                    .unix_permissions(0o644);
+                z.start_file(path, options)
+                    .with_context(|| format!("adding {path} to the zip"))?;
+                z.write_all(bytes)
+                    .with_context(|| format!("writing {path} into the zip"))
+            }
+        }
+    }
+
+    /// Every file written so far, with its SHA-256.
+    pub fn hashes(&self) -> &BTreeMap<String, Hash> {
+        &self.hashes
+    }
+
+    /// Writes the signed manifest, then moves the bundle into place.
+    pub fn finish(mut self, manifest: &str) -> Result<PathBuf> {
+        self.write(MANIFEST, manifest.as_bytes())?;
+        match self.sink {
+            Sink::Dir(_) => {}
+            Sink::Zip(z) => {
+                let mut w = z.finish().context("finishing the zip")?;
+                w.flush().context("writing the zip")?;
+                w.get_ref().sync_all().context("syncing the zip")?;
+            }
+        }
+        std::fs::rename(&self.tmp, &self.dest).with_context(|| {
+            format!(
+                "moving {} into place at {}",
+                self.tmp.display(),
+                self.dest.display()
+            )
+        })?;
+        Ok(self.dest)
+    }
+}
+
+/// A bundle opened for checking.
+pub enum Reader {
+    Dir(PathBuf),
+    Zip(Box<zip::ZipArchive<File>>),
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reader")
+    }
+}
+
+/// What was found in a bundle: its files by name, and every entry that may not be there (with
+/// the reason).
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Files that may be read (valid names, regular files): name -> index in a zip.
+    pub files: BTreeMap<String, usize>,
+    /// (entry name as found, reason): entries that escape the bundle, are links, or have a
+    /// name a bundle never holds.
+    pub bad: Vec<(String, String)>,
+}
+
+impl Reader {
+    pub fn open(path: &Path) -> Result<Reader> {
+        let meta = std::fs::symlink_metadata(path)
+            .with_context(|| format!("opening the bundle {}", path.display()))?;
+        if meta.is_dir() {
+            return Ok(Reader::Dir(path.to_path_buf()));
+        }
+        if !meta.is_file() {
+            bail!("{} is neither a directory nor a .zip file", path.display());
+        }
+        let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let z = zip::ZipArchive::new(f)
+            .with_context(|| format!("{} is not a readable zip archive", path.display()))?;
+        Ok(Reader::Zip(Box::new(z)))
+    }
+
+    /// Every entry of the bundle, checked by name and type.
+    pub fn list(&mut self) -> Result<Listing> {
+        let mut out = Listing::default();
+        match self {
+            Reader::Dir(root) => walk(root, "", &mut out)?,
+            Reader::Zip(z) => {
+                for i in 0..z.len() {
+                    let f = z
+                        .by_index_raw(i)
+                        .with_context(|| format!("reading zip entry {i}"))?;
+                    let name = String::from_utf8_lossy(f.name_raw()).into_owned();
+                    if f.is_dir() {
+                        let dir = name.trim_end_matches('/');
+                        if !valid_path(dir) {
+                            out.bad
+                                .push((name, "a directory entry that escapes the bundle".into()));
+                        }
+                        continue;
+                    }
+                    if f.is_symlink() {
+                        out.bad.push((name, "a symbolic link".into()));
+                        continue;
+                    }
+                    if f.enclosed_name().is_none() || name.contains('\\') || !valid_path(&name) {
+                        out.bad.push((
+                            name,
+                            "a name that escapes the bundle or that no bundle holds".into(),
+                        ));
+                        continue;
+                    }
+                    if out.files.insert(name.clone(), i).is_some() {
+                        out.bad.push((name, "the same name twice".into()));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A streaming reader over one listed file.
+    pub fn stream<'a>(&'a mut self, listing: &Listing, path: &str) -> Result<Box<dyn Read + 'a>> {
+        let Some(&i) = listing.files.get(path) else {
+            bail!("{path}: not in the bundle");
+        };
+        match self {
+            Reader::Dir(root) => {
+                let full = root.join(path);
+                let f = File::open(&full).with_context(|| format!("opening {}", full.display()))?;
+                Ok(Box::new(f))
+            }
+            Reader::Zip(z) => {
+                Ok(Box::new(z.by_index(i).with_context(|| {
+                    format!("{path}: unreadable zip entry")
+                })?))
+            }
+        }
+    }
+
+    /// One listed file, whole (at most [`MAX_FILE`] bytes).
+    #[allow(clippy::disallowed_methods)] // read_to_end behind take(max + 1): the bounded form
+    pub fn read(&mut self, listing: &Listing, path: &str) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let n = self
+            .stream(listing, path)?
+            .take(MAX_FILE + 1)
+            .read_to_end(&mut out)
+            .with_context(|| format!("{path}: reading"))?;
+        if n as u64 > MAX_FILE {
+            bail!("{path}: larger than {MAX_FILE} bytes");
+        }
+        Ok(out)
+    }
+
+    /// The SHA-256 of one listed file, streamed.
+    pub fn sha256(&mut self, listing: &Listing, path: &str) -> Result<Hash> {
+        let mut r = self.stream(listing, path)?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = r
+                .read(&mut buf)
+                .with_context(|| format!("{path}: reading"))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        Ok(Hash(h.finalize().into()))
+    }
+}
+
+/// Lists a directory bundle: regular files only, never following a link.
+fn walk(root: &Path, prefix: &str, out: &mut Listing) -> Result<()> {
+    let dir = if prefix.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(prefix)
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .collect::<std::io::Result<_>>()
+        .with_context(|| format!("listing {}", dir.display()))?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name();
+        let shown = format!("{prefix}{}", name.to_string_lossy());
+        let Some(name) = name.to_str() else {
+            out.bad.push((shown, "a name that is not UTF-8".into()));
+            continue;
+        };
+        let rel = format!("{prefix}{name}");
+        let ft = e
+            .file_type()
+            .with_context(|| format!("reading {}", e.path().display()))?;
+        if ft.is_symlink() {
+            out.bad.push((rel, "a symbolic link".into()));
+        } else if ft.is_dir() {
+            if valid_path(&rel) {
+                walk(root, &format!("{rel}/"), out)?;
+            } else {
+                out.bad
+                    .push((rel, "a directory with a name no bundle holds".into()));
+            }
+        } else if !ft.is_file() {
+            out.bad.push((rel, "not a regular file".into()));
+        } else if !valid_path(&rel) {
+            out.bad.push((rel, "a name no bundle holds".into()));
+        } else {
+            out.files.insert(rel, 0);
+        }
+    }
+    Ok(())
+}
