@@ -572,6 +572,10 @@ pub struct EvidenceArgs {
     /// A bundle for this one session instead of a period.
     #[arg(long)]
     pub session: Option<String>,
+    /// Checkpoints the auditor kept (signed notes): the bundle carries a consistency proof
+    /// between each and its end checkpoint, for `verify-bundle --trusted`.
+    #[arg(long, num_args = 1..)]
+    pub trusted: Vec<PathBuf>,
     /// Where to write the bundle: a new directory, or a file ending in .zip.
     #[arg(long)]
     pub out: PathBuf,

@@ -73,6 +73,13 @@ fn demo_plays_the_scenario_through_the_collector_and_is_idempotent() {
         assert!(first.contains(needle), "{needle:?} is missing:\n{first}");
     }
 
+    // The evidence part: a bundle of the whole demo period, checked offline with no failure.
+    assert!(data.join("evidence/bundle-1.zip").exists(), "{first}");
+    assert!(
+        first.contains("7 sampled sessions") && first.contains(" valid, 0 invalid"),
+        "{first}"
+    );
+
     let otlp = ok(&data, &["event", "get", OTLP_START]);
     assert!(otlp.contains(r#""source":"otlp""#), "{otlp}");
     assert!(otlp.contains(r#""kind":"session.start""#), "{otlp}");
@@ -103,6 +110,10 @@ fn demo_plays_the_scenario_through_the_collector_and_is_idempotent() {
         checkpoint_size(&data),
         size,
         "the second run appends nothing"
+    );
+    assert!(
+        data.join("evidence/bundle-2.zip").exists(),
+        "a second run writes a new bundle, never over the first: {second}"
     );
     let verify = ok(&data, &["verify"]);
     assert!(verify.contains(&format!("tree size {size} ")), "{verify}");

@@ -73,6 +73,9 @@ pub fn run(data: &Path) -> Result<Exit> {
     say!();
     say!("---- the gap assessment, as an auditor would receive it ----");
     super::session::demo_governance(data, VIOLATION_SESSION)?;
+    say!();
+    say!("---- evidence for the auditor: the population, a fair sample, proofs, signed ----");
+    super::evidence::demo(data)?;
     try_next(data)?;
     Ok(Exit::Success)
 }
@@ -395,6 +398,14 @@ fn try_next(data: &Path) -> Result<()> {
             "",
         ),
         (format!("agentrail --data {d} verify"), "re-derive the whole log"),
+        (
+            format!("agentrail --data {d} evidence --from 2026-01-01 --out bundle.zip"),
+            "an evidence bundle for an auditor",
+        ),
+        (
+            format!("agentrail verify-bundle bundle.zip --key \"$(agentrail --data {d} key)\""),
+            "checked offline, item by item",
+        ),
         (
             format!("agentrail --data {d} agents discover"),
             "agents and principals nobody registered",

@@ -166,6 +166,46 @@ pub fn run(data: &Path, a: &EvidenceArgs) -> Result<Exit> {
         }
     };
 
+    // Consistency proofs between the checkpoints the auditor kept and the end.
+    for f in &a.trusted {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("reading the trusted checkpoint {}", f.display()))?;
+        let cp = open_checkpoint(&text, &verifier).map_err(|e| {
+            InvalidInput(format!(
+                "--trusted {}: does not verify with this log's key: {e}",
+                f.display()
+            ))
+        })?;
+        if cp.size > ledger.leaf_count()? {
+            return Err(InvalidInput(format!(
+                "--trusted {}: size {} is larger than this log ({} leaves): the log was rolled back or is another log",
+                f.display(),
+                cp.size,
+                ledger.leaf_count()?
+            ))
+            .into());
+        }
+        let mut tiles = TileReader::new(ledger);
+        let at = agentrail_core::merkle::root(&mut tiles, cp.size)?;
+        if at != cp.root {
+            return Err(InvalidInput(format!(
+                "--trusted {}: this log's root at size {} is {}, the checkpoint's {}: the log forked",
+                f.display(),
+                cp.size,
+                at.to_base64(),
+                cp.root.to_base64()
+            ))
+            .into());
+        }
+        let (old, new) = (cp.size.min(end.size), cp.size.max(end.size));
+        let proof = agentrail_core::merkle::consistency_proof(&mut tiles, old, new)
+            .map_err(|e| anyhow!("consistency proof {old} to {new}: {e:?}"))?;
+        let path = trusted_proof_path(cp.size);
+        if !out.hashes().contains_key(&path) {
+            out.put(&path, hash_lines(&proof).as_bytes())?;
+        }
+    }
+
     // The policy and inventory records up to the end, and what was in force there.
     let mut proofs: HashMap<u64, Vec<Hash>> = HashMap::new();
     let records = state_records(ledger, &end)?;
