@@ -135,3 +135,59 @@ fn the_gap_report_renders_under_its_csp_in_chromium() {
         "a wrong hash went unnoticed: {console:#?}"
     );
 }
+
+#[test]
+fn the_evidence_bundle_pages_render_under_their_csp_in_chromium() {
+    let Some(chromium) = chromium() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must run the browser test: install chromium or set AGENTRAIL_CHROMIUM"
+        );
+        eprintln!("no chromium found (set AGENTRAIL_CHROMIUM): browser test skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    agentrail(&data, &["demo"]);
+    let bundle = dir.path().join("bundle");
+    agentrail(
+        &data,
+        &[
+            "evidence",
+            "--from",
+            "2026-01-01",
+            "--out",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    let (dom, console) = open(&chromium, &bundle.join("index.html"), &dir.path().join("p1"));
+    assert!(
+        violations(&console).is_empty(),
+        "index.html broke its own policy: {console:#?}"
+    );
+    assert!(dom.contains("Sampled sessions"), "{dom}");
+    assert!(
+        dom.contains("href=\"sessions/001/narrative.html\""),
+        "the index links each narrative: {dom}"
+    );
+    // The session with the scope violation: its narrative shows the denying policy.
+    let narrative = std::fs::read_dir(bundle.join("sessions"))
+        .expect("sessions")
+        .map(|e| e.expect("entry").path().join("narrative.html"))
+        .find(|p| {
+            std::fs::read_to_string(p)
+                .expect("read")
+                .contains("hr-payroll")
+        })
+        .expect("a sampled narrative shows the payroll read");
+    let (dom, console) = open(&chromium, &narrative, &dir.path().join("p2"));
+    assert!(
+        violations(&console).is_empty(),
+        "the narrative broke its own policy: {console:#?}"
+    );
+    assert!(dom.contains("no-payroll"), "{dom}");
+    assert!(
+        dom.contains("href=\"../../index.html\""),
+        "a way back to the index"
+    );
+}

@@ -35,7 +35,7 @@ a{color:#0b57d0}
 
 /// Nothing may load, run, submit or be framed; only [`STYLE`], by its hash. (`frame-ancestors`
 /// is not honoured in a `<meta>`, so it is left out.)
-pub const CSP: &str = "default-src 'none'; style-src 'sha256-sfV7xjxm8Zx1T7sHNUj9iClHzaS5YNiMOPUU5WnoPoI='; img-src 'none'; base-uri 'none'; form-action 'none'";
+pub const CSP: &str = "default-src 'none'; style-src 'sha256-shIeOVKXbqTTB5Mou6c1A3Fwt+zbHwNXxBa/267WZ74='; img-src 'none'; base-uri 'none'; form-action 'none'";
 
 /// Where a page's "back to the bundle" link points.
 #[derive(Debug, Clone, Copy)]
