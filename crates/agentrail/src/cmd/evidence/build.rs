@@ -114,7 +114,7 @@ pub fn run(data: &Path, a: &EvidenceArgs) -> Result<Exit> {
                 .into());
             };
             debug_assert_eq!(end_size, end.size);
-            let pop = population(ledger, &mut out, &start, &end)?;
+            let pop = population(ledger, &mut out, &start, &end, true)?;
             boundaries(ledger, &mut out, &bounds, &start, &end)?;
             let candidates: Vec<&str> = pop.candidates(&a.agents).collect();
             let (sample, method) = match &a.sessions {
@@ -154,15 +154,37 @@ pub fn run(data: &Path, a: &EvidenceArgs) -> Result<Exit> {
             (end, sample)
         }
         None => {
+            // One session: its population is every leaf from its first event to the first
+            // checkpoint that covers its last, so the verifier can see none is missing.
             let id = a.session.clone().unwrap_or_default();
-            if r.index.session(&id)?.is_none() {
-                return Err(InvalidInput(format!("no session with id {id:?}")).into());
+            let rows = ledger.session_leaves(&id, latest.size)?;
+            let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+                return Err(InvalidInput(if r.index.session(&id)?.is_some() {
+                    format!("session {id:?} has no event covered by a checkpoint yet: run `agentrail checkpoint --new` and try again")
+                } else {
+                    format!("no session with id {id:?}")
+                })
+                .into());
+            };
+            if first.kind.starts_with("agentrail.") {
+                return Err(InvalidInput(format!("{id:?} holds agentrail's own records, not an agent run")).into());
             }
-            out.put(END_CHECKPOINT, latest.note.as_bytes())?;
+            let end = checkpoints
+                .iter()
+                .find(|cp| cp.size > last.leaf_index)
+                .cloned()
+                .unwrap_or_else(|| latest.clone());
+            let start = Bound {
+                size: first.leaf_index,
+                checkpoint: None,
+            };
+            let pop = population(ledger, &mut out, &start, &end, false)?;
             info["kind"] = json!("session");
-            info["end"] = json!({"size": latest.size, "root": latest.root.to_base64()});
+            info["start"] = json!({"size": start.size});
+            info["end"] = json!({"size": end.size, "root": end.root.to_base64()});
+            info["population"] = json!({"leaves": pop.leaves, "records": pop.records, "sessions": pop.sessions.len()});
             info["sample"] = json!({"method": "session", "sessions": [id]});
-            (latest, vec![id])
+            (end, vec![id])
         }
     };
 
@@ -412,6 +434,7 @@ fn population(
     out: &mut Writer,
     start: &Bound,
     end: &CheckpointRow,
+    consistency: bool,
 ) -> Result<Population> {
     if let Some(cp) = &start.checkpoint {
         out.put(START_CHECKPOINT, cp.note.as_bytes())?;
@@ -419,8 +442,12 @@ fn population(
     out.put(END_CHECKPOINT, end.note.as_bytes())?;
     let frontier = CompactRange::from_reader(&mut TileReader::new(ledger), start.size)?;
     out.put(FRONTIER, hash_lines(frontier.hashes()).as_bytes())?;
-    let proof = ReadLedger::new(ledger).consistency_proof(start.size, end.size)?;
-    out.put(CONSISTENCY, hash_lines(&proof).as_bytes())?;
+    // A period starts at a checkpoint (or the empty tree) and carries the consistency proof;
+    // a session's population starts at its first leaf, which no checkpoint signs.
+    if consistency {
+        let proof = ReadLedger::new(ledger).consistency_proof(start.size, end.size)?;
+        out.put(CONSISTENCY, hash_lines(&proof).as_bytes())?;
+    }
     let mut pop = Population::default();
     let mut leaves = Vec::new();
     let mut from = start.size;

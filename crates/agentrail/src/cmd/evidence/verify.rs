@@ -305,6 +305,8 @@ struct Pass {
     roots: HashMap<u64, Hash>,
     /// Received times of the leaves that time the bounds, when in the population.
     leaf_bytes_at: HashMap<u64, Vec<u8>>,
+    /// The leaves hash to the end root.
+    pop_ok: bool,
 }
 
 fn check_contents(
@@ -376,17 +378,21 @@ fn check_contents(
 
     // The period: both checkpoints, the population between them, its sessions, the bounds and
     // the sample.
-    let mut pass = None;
-    let mut start_size = end_size;
-    if kind == "period" {
-        start_size = u64_field(&info, "/start/size")?;
-        let p = check_period(cx, rep, &info, &end_cp, &sample, &trusted_sizes)?;
-        pass = Some(p);
-    } else if kind != "session" {
+    if kind != "period" && kind != "session" {
         return Err(format!(
             "{BUNDLE_JSON}: kind {kind:?} is neither period nor session"
         ));
     }
+    let start_size = u64_field(&info, "/start/size")?;
+    let pass = Some(check_period(
+        cx,
+        rep,
+        &info,
+        &end_cp,
+        &sample,
+        &trusted_sizes,
+        kind == "period",
+    )?);
 
     // Trusted checkpoints: the tree at their size must have their root.
     for (name, cp) in &trusted_sizes {
@@ -543,6 +549,8 @@ fn line(rep: &mut Report, item: &str, r: Result<String, String>) {
     let _ = rep.line(item, r);
 }
 
+/// The population (both kinds), and for a period its checkpoints, bounds and sample; for a
+/// session, that the population starts at the session's first event.
 fn check_period(
     cx: &mut Ctx,
     rep: &mut Report,
@@ -550,10 +558,54 @@ fn check_period(
     end: &Checkpoint,
     sample: &[String],
     trusted: &[(String, Checkpoint)],
+    period: bool,
 ) -> Result<Pass, String> {
     let start_size = u64_field(info, "/start/size")?;
-    let start_root = root_field(info, "/start/root")?;
+    // A session's population starts at its first leaf, which no checkpoint signs: its frontier
+    // is proven by the leaves hashing, with it, to the end root.
+    let start_root = if period {
+        Some(root_field(info, "/start/root")?)
+    } else {
+        None
+    };
     // The start checkpoint (none when the period starts at the log's first leaf).
+    if let Some(start_root) = start_root {
+        check_start(cx, rep, start_size, start_root, end)?;
+    }
+    let pass = population_pass(cx, rep, info, end, start_size, start_root, sample, trusted)?;
+    if period {
+        check_bounds(cx, rep, info, end, start_size, &pass);
+        check_sample(rep, info, end, sample, &pass)?;
+    } else {
+        let id = sample.first().map(String::as_str).unwrap_or_default();
+        line(
+            rep,
+            "sample",
+            match pass.pop.sessions.get(id) {
+                _ if sample.len() != 1 || info.pointer("/sample/method") != Some(&json!("session")) => {
+                    Err("a session bundle samples exactly its one session".into())
+                }
+                Some(s) if s.first_leaf == start_size => Ok(format!(
+                    "session {id}: the population runs from its first event (leaf {start_size}) to the first checkpoint after its last"
+                )),
+                Some(s) => Err(format!(
+                    "the population starts at leaf {start_size}, not at the session's first event (leaf {})",
+                    s.first_leaf
+                )),
+                None => Err(format!("session {id:?} has no leaf in the population")),
+            },
+        );
+    }
+    Ok(pass)
+}
+
+fn check_start(
+    cx: &mut Ctx,
+    rep: &mut Report,
+    start_size: u64,
+    start_root: Hash,
+    end: &Checkpoint,
+) -> Result<(), String> {
     if start_size == 0 {
         line(
             rep,
@@ -596,6 +648,20 @@ fn check_period(
             })
             .map(|()| format!("{start_size} to {}", end.size)),
     );
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn population_pass(
+    cx: &mut Ctx,
+    rep: &mut Report,
+    info: &Value,
+    end: &Checkpoint,
+    start_size: u64,
+    start_root: Option<Hash>,
+    sample: &[String],
+    trusted: &[(String, Checkpoint)],
+) -> Result<Pass, String> {
     // The population: the start tree's frontier, then every leaf, must give both roots.
     let frontier = cx
         .read_text(FRONTIER)
@@ -604,7 +670,7 @@ fn check_period(
             CompactRange::from_parts(start_size, h).map_err(|e| format!("{FRONTIER}: {e}"))
         });
     let mut range = match frontier {
-        Ok(r) if r.root() == start_root => r,
+        Ok(r) if start_root.is_none_or(|root| r.root() == root) => r,
         Ok(_) => {
             line(
                 rep,
@@ -620,7 +686,6 @@ fn check_period(
             CompactRange::new()
         }
     };
-    let agents = strings(info, "/agents")?;
     let wanted: HashSet<&str> = sample.iter().map(String::as_str).collect();
     let trusted_sizes: HashSet<u64> = trusted.iter().map(|(_, c)| c.size).collect();
     let time_leaves: HashSet<u64> = [start_size.saturating_sub(1), end.size.saturating_sub(1), 0]
@@ -632,6 +697,7 @@ fn check_period(
         records: Vec::new(),
         roots: HashMap::new(),
         leaf_bytes_at: HashMap::new(),
+        pop_ok: false,
     };
     if trusted_sizes.contains(&start_size) && range.size() == start_size {
         pass.roots.insert(start_size, range.root());
@@ -704,8 +770,13 @@ fn check_period(
                 .into(),
         ),
         None => Ok(format!(
-            "leaves {start_size} to {} hash to both checkpoints' roots: {} sessions, {} agentrail records",
+            "leaves {start_size} to {} hash to {}: {} sessions, {} agentrail records",
             end.size,
+            if start_root.is_some() {
+                "both checkpoints' roots"
+            } else {
+                "the end checkpoint's root, after the frontier of the leaves before them"
+            },
             pass.pop.sessions.len(),
             pass.pop.records
         )),
@@ -731,8 +802,20 @@ fn check_period(
             Err(e) => Err(e),
         },
     );
-    check_bounds(cx, rep, info, end, start_size, &pass);
-    // The sample.
+    pass.pop_ok = pop_ok;
+    Ok(pass)
+}
+
+/// A drawn sample is exactly the seed's draw; a list names only sessions of the population.
+fn check_sample(
+    rep: &mut Report,
+    info: &Value,
+    end: &Checkpoint,
+    sample: &[String],
+    pass: &Pass,
+) -> Result<(), String> {
+    let pop_ok = pass.pop_ok;
+    let agents = strings(info, "/agents")?;
     let candidates: Vec<&str> = pass.pop.candidates(&agents).collect();
     let method = str_field(info, "/sample/method")?;
     let r = match method {
@@ -782,7 +865,7 @@ fn check_period(
         other => Err(format!("sample method {other:?} is neither seed nor list")),
     };
     line(rep, "sample", r);
-    Ok(pass)
+    Ok(())
 }
 
 /// The bounds: each is timed by a leaf received at or after its time, and the point before it
@@ -958,7 +1041,7 @@ fn check_records(
             .collect();
         line(
             rep,
-            "records of the period",
+            "records of the population",
             if missing.is_empty() {
                 Ok(format!(
                     "all {} inventory and policy records of the population are here",
