@@ -77,6 +77,7 @@ pub fn run(data: &Path, a: &EvidenceArgs) -> Result<Exit> {
         "format": FORMAT,
         "log": {"origin": verifier.name(), "key": verifier.to_vkey()},
         "created_at": now,
+        "created_by": generator(),
     });
 
     // The bounds, the population and the sample.
@@ -167,7 +168,10 @@ pub fn run(data: &Path, a: &EvidenceArgs) -> Result<Exit> {
                 .into());
             };
             if first.kind.starts_with("agentrail.") {
-                return Err(InvalidInput(format!("{id:?} holds agentrail's own records, not an agent run")).into());
+                return Err(InvalidInput(format!(
+                    "{id:?} holds agentrail's own records, not an agent run"
+                ))
+                .into());
             }
             let end = checkpoints
                 .iter()

@@ -55,6 +55,12 @@ pub const STATE_KINDS: [&str; 2] = [
     agentrail_policy::INVENTORY_KIND,
 ];
 
+/// What made a bundle (`bundle.json` `created_by`): narratives are rebuilt with this version's
+/// rules, so a verifier of another version says so when one differs.
+pub fn generator() -> String {
+    format!("agentrail {}", env!("CARGO_PKG_VERSION"))
+}
+
 /// The directory of the sampled session of rank `rank` (1-based).
 pub fn session_dir(rank: usize) -> String {
     format!("sessions/{rank:03}")

@@ -494,7 +494,14 @@ fn check_contents(
                     let r = match cx.read(&path) {
                         Ok(got) if got == want.as_bytes() => Ok(String::new()),
                         Ok(_) => Err(format!(
-                            "{path} does not match the narrative rebuilt from the session's events"
+                            "{path} does not match the narrative rebuilt from the session's events{}",
+                            match info.get("created_by").and_then(Value::as_str) {
+                                Some(by) if by != generator() => format!(
+                                    " (the bundle was made by {by}, this is {}: their narrative rules may differ)",
+                                    generator()
+                                ),
+                                _ => String::new(),
+                            }
                         )),
                         Err(e) => Err(e),
                     };
