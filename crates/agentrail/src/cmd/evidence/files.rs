@@ -31,8 +31,21 @@ enum Sink {
 pub struct Writer {
     dest: PathBuf,
     tmp: PathBuf,
-    sink: Sink,
+    /// None once finished (or failed to finish).
+    sink: Option<Sink>,
     hashes: BTreeMap<String, Hash>,
+    /// Set when the bundle was moved into place; until then, dropping the writer removes the
+    /// partial bundle.
+    done: bool,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 impl std::fmt::Debug for Writer {
@@ -70,8 +83,9 @@ impl Writer {
         Ok(Writer {
             dest: dest.to_path_buf(),
             tmp,
-            sink,
+            sink: Some(sink),
             hashes: BTreeMap::new(),
+            done: false,
         })
     }
 
@@ -91,7 +105,7 @@ impl Writer {
     }
 
     fn write(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
-        match &mut self.sink {
+        match self.sink.as_mut().context("the bundle is already finished")? {
             Sink::Dir(root) => {
                 let full = root.join(path);
                 if let Some(dir) = full.parent() {
@@ -120,9 +134,9 @@ impl Writer {
     /// Writes the signed manifest, then moves the bundle into place.
     pub fn finish(mut self, manifest: &str) -> Result<PathBuf> {
         self.write(MANIFEST, manifest.as_bytes())?;
-        match self.sink {
-            Sink::Dir(_) => {}
-            Sink::Zip(z) => {
+        match self.sink.take() {
+            None | Some(Sink::Dir(_)) => {}
+            Some(Sink::Zip(z)) => {
                 let mut w = z.finish().context("finishing the zip")?;
                 w.flush().context("writing the zip")?;
                 w.get_ref().sync_all().context("syncing the zip")?;
@@ -135,7 +149,8 @@ impl Writer {
                 self.dest.display()
             )
         })?;
-        Ok(self.dest)
+        self.done = true;
+        Ok(self.dest.clone())
     }
 }
 
