@@ -557,7 +557,8 @@ pub struct EvidenceArgs {
     #[arg(long, requires = "from")]
     pub to: Option<String>,
     /// Draw the sample only from sessions with an event by this agent (repeatable).
-    #[arg(long = "agent", requires = "from")]
+    // Its own id: `agents` is the global `--agents` (the inventory file).
+    #[arg(long = "agent", id = "agent", requires = "from")]
     pub agents: Vec<String>,
     /// How many sessions to sample.
     #[arg(long, default_value_t = 25, requires = "from",

@@ -160,7 +160,11 @@ fn the_evidence_bundle_pages_render_under_their_csp_in_chromium() {
             bundle.to_str().unwrap(),
         ],
     );
-    let (dom, console) = open(&chromium, &bundle.join("index.html"), &dir.path().join("p1"));
+    let (dom, console) = open(
+        &chromium,
+        &bundle.join("index.html"),
+        &dir.path().join("p1"),
+    );
     assert!(
         violations(&console).is_empty(),
         "index.html broke its own policy: {console:#?}"

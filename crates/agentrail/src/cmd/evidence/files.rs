@@ -105,7 +105,11 @@ impl Writer {
     }
 
     fn write(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
-        match self.sink.as_mut().context("the bundle is already finished")? {
+        match self
+            .sink
+            .as_mut()
+            .context("the bundle is already finished")?
+        {
             Sink::Dir(root) => {
                 let full = root.join(path);
                 if let Some(dir) = full.parent() {

@@ -197,14 +197,20 @@ pub fn index(input: &IndexInput<'_>) -> String {
         let mut agents: Vec<&str> = rows.iter().map(|r| r.agent_id.as_str()).collect();
         agents.sort_unstable();
         agents.dedup();
-        let first = rows.iter().map(|r| r.ts.as_str()).min().unwrap_or("");
+        // From the leaf, not the row's columns: the bytes are what the verifier has too.
+        let first = rows
+            .iter()
+            .filter_map(|r| event::parse_leaf(&r.leaf).ok())
+            .map(|h| h.ts)
+            .min_by_key(|t| agentrail_core::timefmt::sortable(t))
+            .unwrap_or_default();
         let _ = writeln!(
             o,
             "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{} · {}</td></tr>",
             k + 1,
             format_args!("<a href=\"{dir}/narrative.html\">{}</a>", c(id)),
             agents.iter().map(|a| c(a)).collect::<Vec<_>>().join(", "),
-            c(first),
+            c(&first),
             rows.len(),
             link(&format!("{dir}/narrative.md"), "Markdown"),
             link(&format!("{dir}/events/"), "events and proofs"),

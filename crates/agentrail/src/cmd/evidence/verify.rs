@@ -516,7 +516,8 @@ fn check_contents(
         ),
     }
     let dirs: Vec<String> = (1..=sample.len()).map(session_dir).collect();
-    let want = canonical(&controls(kind == "period", &dirs)).map_err(|e| e.to_string())?;
+    let controls_v = controls(kind == "period", &dirs);
+    let want = canonical(&controls_v).map_err(|e| e.to_string())?;
     line(
         rep,
         CONTROLS,
@@ -526,13 +527,43 @@ fn check_contents(
             Err(e) => Err(e),
         },
     );
+    // The front page: what the bundle, its sessions and the assessment's summary make it.
+    let assessment = if kind == "period" {
+        match cx.json(ASSESSMENT_JSON) {
+            Ok(a) => a
+                .pointer("/summary/sentence")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
+    let index = page::index(&page::IndexInput {
+        info: &info,
+        controls: &controls_v,
+        sessions: &sessions,
+        dirs: &dirs,
+        assessment: assessment.as_deref(),
+    });
+    line(
+        rep,
+        INDEX_HTML,
+        match cx.read(INDEX_HTML) {
+            Ok(got) if got == index.as_bytes() => Ok(String::new()),
+            Ok(_) => Err(
+                "is not the page this bundle's files make (rebuilt from bundle.json, the sessions, the control map and the assessment's summary)"
+                    .into(),
+            ),
+            Err(e) => Err(e),
+        },
+    );
     // Files read by no check: only the pages and reports the format has, and trusted proofs.
     let mut extra: Vec<String> = Vec::new();
     for p in cx.manifest.keys() {
         let unread = !cx.seen.contains(p) && p != LEAVES;
-        let page = p == INDEX_HTML
-            || (kind == "period"
-                && [ASSESSMENT_JSON, ASSESSMENT_MD, ASSESSMENT_HTML].contains(&p.as_str()));
+        let page = kind == "period"
+            && [ASSESSMENT_JSON, ASSESSMENT_MD, ASSESSMENT_HTML].contains(&p.as_str());
         let trusted_proof = p
             .strip_prefix("checkpoints/trusted/")
             .and_then(|n| n.strip_suffix(".proof"))
@@ -791,17 +822,31 @@ fn population_pass(
     let pop_ok = pop_result.is_ok();
     line(rep, "population", pop_result);
     let count = u64_field(info, "/population/sessions")?;
+    let counts = (
+        u64_field(info, "/population/leaves")?,
+        u64_field(info, "/population/records")?,
+        count,
+    );
+    let derived = (
+        pass.pop.leaves,
+        pass.pop.records,
+        pass.pop.sessions.len() as u64,
+    );
     line(
         rep,
         "population sessions",
         match cx.read(SESSIONS) {
             Ok(got) => match canonical(&pass.pop.to_json()) {
-                Ok(want) if want == got && count == pass.pop.sessions.len() as u64 => Ok(format!(
+                Ok(_) if counts != derived => Err(format!(
+                    "bundle.json counts {} leaves, {} records and {} sessions; the leaves give {}, {} and {}",
+                    counts.0, counts.1, counts.2, derived.0, derived.1, derived.2
+                )),
+                Ok(want) if want == got => Ok(format!(
                     "{} sessions, as derived from the leaves",
                     pass.pop.sessions.len()
                 )),
                 Ok(_) => Err(format!(
-                    "{SESSIONS} (or bundle.json's count) does not match the {} sessions derived from the leaves",
+                    "{SESSIONS} does not match the {} sessions derived from the leaves",
                     pass.pop.sessions.len()
                 )),
                 Err(e) => Err(e.to_string()),
@@ -840,7 +885,14 @@ fn check_sample(
                 ))
             } else {
                 let want = draw(&seed, candidates.iter().copied(), requested as usize);
-                if want == sample {
+                let said = info.pointer("/sample/candidates").and_then(Value::as_u64);
+                if said != Some(candidates.len() as u64) {
+                    Err(format!(
+                        "bundle.json says {} candidates; the population has {}",
+                        said.map_or("no".into(), |n| n.to_string()),
+                        candidates.len()
+                    ))
+                } else if want == sample {
                     Ok(format!(
                         "the {} session(s) with the smallest SHA-256(seed || 0x00 || id) of {} candidates, seed {}",
                         want.len(),
@@ -861,6 +913,14 @@ fn check_sample(
             }
         }
         "list" => match sample.iter().find(|s| !pass.pop.sessions.contains_key(*s)) {
+            _ if info.pointer("/sample/candidates").and_then(Value::as_u64)
+                != Some(candidates.len() as u64) =>
+            {
+                Err(format!(
+                    "bundle.json's sample.candidates is not the population's {}",
+                    candidates.len()
+                ))
+            }
             Some(s) => Err(format!(
                 "session {s:?} of the list is not in the population"
             )),
