@@ -438,6 +438,11 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 500_000)]
         events: u64,
     },
+    /// Building an evidence bundle of a whole log, and verifying it.
+    Evidence {
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+    },
 }
 
 #[derive(Debug, Args)]

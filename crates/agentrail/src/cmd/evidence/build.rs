@@ -452,28 +452,30 @@ fn population(
         let proof = ReadLedger::new(ledger).consistency_proof(start.size, end.size)?;
         out.put(CONSISTENCY, hash_lines(&proof).as_bytes())?;
     }
+    // Streamed: a year's population does not fit in memory.
     let mut pop = Population::default();
-    let mut leaves = Vec::new();
-    let mut from = start.size;
-    while from < end.size {
-        let rows = ledger.leaves(from, 10_000.min((end.size - from) as usize))?;
-        if rows.is_empty() {
-            bail!("the ledger has no leaf {from}: run `agentrail verify`");
+    out.put_with(LEAVES, |w| {
+        let mut from = start.size;
+        while from < end.size {
+            let rows = ledger.leaves(from, 10_000.min((end.size - from) as usize))?;
+            if rows.is_empty() {
+                bail!("the ledger has no leaf {from}: run `agentrail verify`");
+            }
+            for row in &rows {
+                let h = event::parse_leaf(&row.leaf).map_err(|e| {
+                    InvalidInput(format!(
+                        "leaf {} is not an agentrail event ({e}): run `agentrail verify`",
+                        row.leaf_index
+                    ))
+                })?;
+                pop.add(row.leaf_index, &h);
+                w.write_all(&row.leaf)?;
+                w.write_all(b"\n")?;
+            }
+            from += rows.len() as u64;
         }
-        for row in &rows {
-            let h = event::parse_leaf(&row.leaf).map_err(|e| {
-                InvalidInput(format!(
-                    "leaf {} is not an agentrail event ({e}): run `agentrail verify`",
-                    row.leaf_index
-                ))
-            })?;
-            pop.add(row.leaf_index, &h);
-            leaves.extend_from_slice(&row.leaf);
-            leaves.push(b'\n');
-        }
-        from += rows.len() as u64;
-    }
-    out.put(LEAVES, &leaves)?;
+        Ok(())
+    })?;
     out.put(SESSIONS, &canonical(&pop.to_json())?)?;
     Ok(pop)
 }

@@ -91,20 +91,45 @@ impl Writer {
 
     /// Adds one file.
     pub fn put(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
+        self.put_with(path, |w| {
+            w.write_all(bytes)
+                .with_context(|| format!("writing {path}"))
+        })
+    }
+
+    /// Adds one file whose bytes `fill` writes, streamed (and hashed) as they come.
+    pub fn put_with(
+        &mut self,
+        path: &str,
+        fill: impl FnOnce(&mut dyn Write) -> Result<()>,
+    ) -> Result<()> {
         if !valid_path(path) || path == MANIFEST {
             bail!("internal error: {path:?} is not a name a bundle may hold");
         }
-        if self
-            .hashes
-            .insert(path.to_string(), Hash::sha256(bytes))
-            .is_some()
-        {
+        if self.hashes.contains_key(path) {
             bail!("internal error: {path:?} written twice");
         }
-        self.write(path, bytes)
+        let hash = self.write(path, fill)?;
+        self.hashes.insert(path.to_string(), hash);
+        Ok(())
     }
 
-    fn write(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
+    fn write(
+        &mut self,
+        path: &str,
+        fill: impl FnOnce(&mut dyn Write) -> Result<()>,
+    ) -> Result<Hash> {
+        let mut w = Hashing {
+            inner: self.entry(path)?,
+            hasher: Sha256::new(),
+        };
+        fill(&mut w)?;
+        w.flush().with_context(|| format!("writing {path}"))?;
+        Ok(Hash(w.hasher.finalize().into()))
+    }
+
+    /// A writer for a new entry.
+    fn entry(&mut self, path: &str) -> Result<Box<dyn Write + '_>> {
         match self
             .sink
             .as_mut()
@@ -116,7 +141,9 @@ impl Writer {
                     std::fs::create_dir_all(dir)
                         .with_context(|| format!("creating {}", dir.display()))?;
                 }
-                std::fs::write(&full, bytes).with_context(|| format!("writing {}", full.display()))
+                let f =
+                    File::create(&full).with_context(|| format!("creating {}", full.display()))?;
+                Ok(Box::new(BufWriter::new(f)))
             }
             Sink::Zip(z) => {
                 let options = zip::write::SimpleFileOptions::default()
@@ -124,8 +151,7 @@ impl Writer {
                     .unix_permissions(0o644);
                 z.start_file(path, options)
                     .with_context(|| format!("adding {path} to the zip"))?;
-                z.write_all(bytes)
-                    .with_context(|| format!("writing {path} into the zip"))
+                Ok(Box::new(z.as_mut()))
             }
         }
     }
@@ -137,7 +163,10 @@ impl Writer {
 
     /// Writes the signed manifest, then moves the bundle into place.
     pub fn finish(mut self, manifest: &str) -> Result<PathBuf> {
-        self.write(MANIFEST, manifest.as_bytes())?;
+        self.write(MANIFEST, |w| {
+            w.write_all(manifest.as_bytes())
+                .context("writing the manifest")
+        })?;
         match self.sink.take() {
             None | Some(Sink::Dir(_)) => {}
             Some(Sink::Zip(z)) => {
@@ -329,4 +358,22 @@ fn walk(root: &Path, prefix: &str, out: &mut Listing) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Passes bytes through and hashes them.
+struct Hashing<W: Write> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }

@@ -13,7 +13,7 @@ mod page;
 mod verify;
 
 pub use build::run as build;
-pub use verify::run as verify;
+pub use verify::{check_quietly, run as verify};
 
 use super::session::narrative;
 use agentrail_core::checkpoint::TlogProof;
