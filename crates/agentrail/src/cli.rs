@@ -596,4 +596,10 @@ pub struct VerifyBundleArgs {
     /// Checkpoints kept from earlier (signed notes): the bundle's log must extend each.
     #[arg(long, num_args = 1..)]
     pub trusted: Vec<PathBuf>,
+    /// The seed you gave `evidence --seed`: the sample must have been drawn with it.
+    #[arg(long, conflicts_with = "sessions")]
+    pub seed: Option<String>,
+    /// Your own list of sessions (as given to `evidence --sessions`): the sample must be it.
+    #[arg(long)]
+    pub sessions: Option<PathBuf>,
 }

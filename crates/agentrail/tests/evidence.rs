@@ -137,6 +137,18 @@ fn assert_invalid(r: &Run, items: &[&str]) {
     }
 }
 
+/// A file edited without the key: the manifest names it, and nothing signed is read further
+/// (the content checks are the re-signed variants' business).
+fn assert_unsigned_edit(r: &Run, file_item: &str) {
+    assert_invalid(r, &[file_item]);
+    assert_eq!(r.invalid_items(), vec![file_item], "{}", r.dump());
+    assert!(
+        r.stdout.contains("Contents not checked"),
+        "the contents of an unsigned bundle are not read: {}",
+        r.dump()
+    );
+}
+
 /// A dishonest operator re-signed the manifest: every file matches it, so the manifest is
 /// valid and no file line says a hash differs, a listed file is missing or a file is unlisted;
 /// a semantic check has to catch the lie.
@@ -592,7 +604,7 @@ fn an_event_header_byte_changed_is_named() {
             assert_manifest_clean(&r);
         } else {
             let r = verify(&b);
-            assert_invalid(&r, &[&format!("file {path}"), &item]);
+            assert_unsigned_edit(&r, &format!("file {path}"));
         }
     }
 }
@@ -632,7 +644,7 @@ fn an_event_body_value_changed_is_named() {
             assert_manifest_clean(&r);
         } else {
             let r = verify(&b);
-            assert_invalid(&r, &[&format!("file {path}"), &item]);
+            assert_unsigned_edit(&r, &format!("file {path}"));
         }
     }
 }
@@ -659,7 +671,7 @@ fn a_population_leaf_changed_is_named() {
             assert!(why.contains("root"), "{why}");
         } else {
             let r = verify(&b);
-            assert_invalid(&r, &[&format!("file {path}"), "population"]);
+            assert_unsigned_edit(&r, &format!("file {path}"));
         }
     }
 }
@@ -687,7 +699,7 @@ fn a_proof_hash_replaced_is_named() {
             assert_manifest_clean(&r);
         } else {
             let r = verify(&b);
-            assert_invalid(&r, &[&format!("file {path}"), &item]);
+            assert_unsigned_edit(&r, &format!("file {path}"));
         }
     }
 }
@@ -878,7 +890,7 @@ fn a_session_dropped_from_the_population_is_named() {
             assert_manifest_clean(&r);
         } else {
             let r = verify(&b);
-            assert_invalid(&r, &["file population/leaves.ndjson", "population"]);
+            assert_unsigned_edit(&r, "file population/leaves.ndjson");
         }
     }
 }
@@ -902,7 +914,7 @@ fn a_changed_sample_is_named() {
     info["sample"]["sessions"] = json!(swapped);
     write_json(&b, "bundle.json", &info);
     let r = verify(&b);
-    assert_invalid(&r, &["file bundle.json", "sample"]);
+    assert_unsigned_edit(&r, "file bundle.json");
 
     // Re-signed, the session directories made for the new sample (taken from a bundle of the
     // auditor-list kind with exactly those sessions, from the same log and end checkpoint): the
@@ -993,7 +1005,7 @@ fn an_end_checkpoint_signed_by_another_key_of_the_same_name_is_named() {
             assert_manifest_clean(&r);
         } else {
             let r = verify(&b);
-            assert_invalid(&r, &["file checkpoints/end.checkpoint", "checkpoint end"]);
+            assert_unsigned_edit(&r, "file checkpoints/end.checkpoint");
         }
     }
 }
@@ -1056,7 +1068,7 @@ fn a_narrative_edited_is_named() {
             assert_manifest_clean(&r);
         } else {
             let r = verify(&b);
-            assert_invalid(&r, &[&format!("file {path}"), &item]);
+            assert_unsigned_edit(&r, &format!("file {path}"));
         }
     }
 }
@@ -1837,4 +1849,223 @@ fn a_failed_evidence_leaves_nothing_behind() {
         "left behind in {}: {left:?}",
         parent.display()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. What an adversarial review found
+
+/// A zip whose entries are the good bundle's, with `extra` put in first (as an attacker without
+/// the key would, so that tools extracting the first copy show theirs).
+fn zip_with_first(extra: &[(&str, &[u8])], out: &Path) {
+    use std::io::Write;
+    let mut src = zip::ZipArchive::new(std::fs::File::open(&fx().zip).unwrap()).unwrap();
+    let mut z = zip::ZipWriter::new(std::fs::File::create(out).unwrap());
+    let opts = zip::write::SimpleFileOptions::default();
+    for (name, bytes) in extra {
+        z.start_file(*name, opts).unwrap();
+        z.write_all(bytes).unwrap();
+    }
+    for i in 0..src.len() {
+        let mut f = src.by_index(i).unwrap();
+        let name = f.name().unwrap().to_string();
+        let mut bytes = Vec::new();
+        std::io::copy(&mut f, &mut bytes).unwrap();
+        z.start_file(name, opts).unwrap();
+        z.write_all(&bytes).unwrap();
+    }
+    z.finish().unwrap();
+}
+
+#[test]
+fn a_zip_with_a_name_twice_is_refused_before_anything_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dup = tmp.path().join("dup.zip");
+    // A zip writer refuses a name twice: write another name of the same length, then rename it
+    // in place (the name is in the local and the central header, and in no checksum).
+    zip_with_first(
+        &[("index.htmz", b"<h1>all controls passed</h1>" as &[u8])],
+        &dup,
+    );
+    let mut bytes = std::fs::read(&dup).unwrap();
+    let from = b"index.htmz";
+    let mut i = 0;
+    while let Some(at) = bytes[i..].windows(from.len()).position(|w| w == from) {
+        bytes[i + at..i + at + from.len()].copy_from_slice(b"index.html");
+        i += at + from.len();
+    }
+    std::fs::write(&dup, bytes).unwrap();
+    let r = verify(&dup);
+    assert_invalid(&r, &["entry (zip layout)"]);
+    assert!(
+        r.stdout.contains("Nothing else checked"),
+        "an ambiguous zip is not read: {}",
+        r.dump()
+    );
+    assert!(!r.stdout.contains("MANIFEST: VALID"), "{}", r.dump());
+}
+
+#[test]
+fn a_zip_with_bytes_no_entry_lists_is_refused() {
+    // The good zip with a local entry appended before its central directory that the central
+    // directory does not list: extractors that read local headers would show it.
+    let good = std::fs::read(&fx().zip).unwrap();
+    let z = zip::ZipArchive::new(std::io::Cursor::new(&good)).unwrap();
+    let cd = z.central_directory_start() as usize;
+    let mut smuggled = Vec::new();
+    {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(&mut smuggled));
+        w.start_file("index.html", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut w, b"<h1>forged</h1>").unwrap();
+        w.finish().unwrap();
+    }
+    let local_end = zip::ZipArchive::new(std::io::Cursor::new(&smuggled))
+        .unwrap()
+        .central_directory_start() as usize;
+    let mut bytes = good[..cd].to_vec();
+    bytes.extend_from_slice(&smuggled[..local_end]);
+    // The central directory, with its offset moved past the smuggled bytes.
+    let mut tail = good[cd..].to_vec();
+    let eocd = tail
+        .windows(4)
+        .rposition(|w| w == [0x50, 0x4b, 0x05, 0x06])
+        .unwrap();
+    let new_cd = (cd + local_end) as u32;
+    tail[eocd + 16..eocd + 20].copy_from_slice(&new_cd.to_le_bytes());
+    bytes.extend_from_slice(&tail);
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("smuggled.zip");
+    std::fs::write(&path, bytes).unwrap();
+    let r = verify(&path);
+    assert_invalid(&r, &["entry (zip layout)"]);
+}
+
+#[test]
+fn bundle_json_must_name_the_log_of_the_key_given() {
+    let (_t, b) = copy(&fx().all);
+    let mut info = read_json(&b, "bundle.json");
+    info["log"]["origin"] = json!("acme.example/agentrail/prod");
+    write_json(&b, "bundle.json", &info);
+    resign(&b);
+    let r = verify(&b);
+    assert_invalid(&r, &["bundle.json"]);
+    assert!(
+        r.invalid_line("bundle.json")
+            .unwrap()
+            .contains("acme.example"),
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn a_period_bundle_without_its_assessment_is_named() {
+    let (_t, b) = copy(&fx().all);
+    std::fs::remove_dir_all(b.join("assessment")).unwrap();
+    resign(&b);
+    let r = verify(&b);
+    assert_invalid(&r, &["file assessment/assessment.json"]);
+}
+
+#[test]
+fn an_event_file_not_in_canonical_form_is_named() {
+    let (_t, b) = copy(&fx().all);
+    let (dir, n) = triage_event(&b);
+    let path = format!("{dir}/events/{n}.json");
+    let ev = read_json(&b, &path);
+    write(
+        &b,
+        &path,
+        &serde_json::to_string_pretty(&ev).expect("pretty JSON"),
+    );
+    resign(&b);
+    let r = verify(&b);
+    assert_invalid(&r, &[&format!("session {TRIAGE} event {n}")]);
+    assert!(
+        r.invalid_line(&format!("session {TRIAGE} event {n}"))
+            .unwrap()
+            .contains("canonical"),
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn degenerate_samples_are_named() {
+    // A sample of nothing requested.
+    let (_t, b) = copy(&fx().three);
+    let mut info = read_json(&b, "bundle.json");
+    info["sample"]["requested"] = json!(0);
+    info["sample"]["sessions"] = json!([]);
+    write_json(&b, "bundle.json", &info);
+    std::fs::remove_dir_all(b.join("sessions")).unwrap();
+    resign(&b);
+    let r = verify(&b);
+    assert_invalid(&r, &["sample"]);
+
+    // The same session sampled twice.
+    let (_t, b) = copy(&fx().three);
+    let mut info = read_json(&b, "bundle.json");
+    let first = info["sample"]["sessions"][0].clone();
+    info["sample"]["sessions"][1] = first;
+    write_json(&b, "bundle.json", &info);
+    resign(&b);
+    let r = verify(&b);
+    assert_invalid(&r, &["sample"]);
+    assert!(
+        r.invalid_line("sample").unwrap().contains("twice"),
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn the_auditor_can_hold_the_sample_to_their_seed_or_list() {
+    let f = fx();
+    let tmp = tempfile::tempdir().unwrap();
+    let b = evidence(
+        tmp.path(),
+        "seeded",
+        &[
+            "--from",
+            "2026-01-01",
+            "--seed",
+            "auditor-2026",
+            "--sample",
+            "2",
+        ],
+    );
+    let r = verify_with(&b, &f.key, &["--seed", "auditor-2026"]);
+    assert_valid(&r);
+    assert!(r.stdout.contains("the seed you gave"), "{}", r.dump());
+    let r = verify_with(&b, &f.key, &["--seed", "something-else"]);
+    assert_invalid(&r, &["sample"]);
+    // Without --seed the line says whose seed it was, and shows it.
+    let r = verify(&b);
+    assert_valid(&r);
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("sample: VALID"))
+        .unwrap();
+    assert!(line.contains(&hex(b"auditor-2026")), "{line}");
+    assert!(line.contains("verify-bundle --seed"), "{line}");
+
+    // The auditor's list: the bundle's sample must be exactly it.
+    let picks: Vec<String> = sample_of(&f.three);
+    let list = tmp.path().join("picks.txt");
+    std::fs::write(&list, picks.join("\n") + "\n").unwrap();
+    let b = evidence(
+        tmp.path(),
+        "listed",
+        &["--from", "2026-01-01", "--sessions", s(&list)],
+    );
+    assert_valid(&verify_with(&b, &f.key, &["--sessions", s(&list)]));
+    let other = tmp.path().join("other.txt");
+    std::fs::write(&other, picks[..2].join("\n") + "\n").unwrap();
+    let r = verify_with(&b, &f.key, &["--sessions", s(&other)]);
+    assert_invalid(&r, &["sample"]);
+    // A drawn sample is not the auditor's list, whatever it holds.
+    let r = verify_with(&f.three, &f.key, &["--sessions", s(&list)]);
+    assert_invalid(&r, &["sample"]);
 }

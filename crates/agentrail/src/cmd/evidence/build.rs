@@ -529,33 +529,17 @@ fn point(ledger: &mut dyn Backend, b: &Bound, end: &CheckpointRow) -> Result<Val
     }))
 }
 
-/// The auditor's own list: one session id per line (blank lines and `#` comments skipped),
-/// each a session of the population.
+/// The auditor's own list, each a session of the population.
 fn auditor_list(file: &Path, pop: &Population) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("reading the session list {}", file.display()))?;
-    let mut out: Vec<String> = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let id = line.trim();
-        if id.is_empty() || id.starts_with('#') {
-            continue;
-        }
-        let at = format!("{} line {}", file.display(), n + 1);
-        if !pop.sessions.contains_key(id) {
-            return Err(InvalidInput(format!(
-                "{at}: session {id:?} has no event in the period's population"
-            ))
-            .into());
-        }
-        if out.iter().any(|s| s == id) {
-            return Err(InvalidInput(format!("{at}: session {id:?} is listed twice")).into());
-        }
-        out.push(id.to_string());
+    let out = read_session_list(file)?;
+    if let Some((n, id)) = out.iter().find(|(_, id)| !pop.sessions.contains_key(id)) {
+        return Err(InvalidInput(format!(
+            "{} line {n}: session {id:?} has no event in the period's population",
+            file.display()
+        ))
+        .into());
     }
-    if out.is_empty() {
-        return Err(InvalidInput(format!("{}: lists no session", file.display())).into());
-    }
-    Ok(out)
+    Ok(out.into_iter().map(|(_, id)| id).collect())
 }
 
 /// Every inventory and policy record below the end checkpoint, in leaf order, with bodies.

@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 /// streamed instead).
 pub const MAX_FILE: u64 = 256 << 20;
 
+/// The name problems with a zip's layout are reported under.
+pub const ZIP_STRUCTURE: &str = "(zip layout)";
+
 /// True when `path` names a zip bundle.
 pub fn is_zip(path: &Path) -> bool {
     path.extension()
@@ -232,6 +235,9 @@ impl Reader {
         match self {
             Reader::Dir(root) => walk(root, "", &mut out)?,
             Reader::Zip(z) => {
+                for why in zip_layout(z)? {
+                    out.bad.push((ZIP_STRUCTURE.into(), why));
+                }
                 for i in 0..z.len() {
                     let f = z
                         .by_index_raw(i)
@@ -315,6 +321,61 @@ impl Reader {
         }
         Ok(Hash(h.finalize().into()))
     }
+}
+
+/// What is wrong with a zip's layout: every byte before the central directory must belong to
+/// exactly one entry it lists, entries back to back from the first byte. A zip reader keys
+/// entries by name, so a second entry of the same name, or a local entry the central directory
+/// does not list, would be invisible to this verifier and yet extracted by other tools; and
+/// entries sharing data could make a small file expand without bound.
+fn zip_layout(z: &mut zip::ZipArchive<File>) -> Result<Vec<String>> {
+    let mut bad = Vec::new();
+    if z.offset() != 0 {
+        bad.push(format!("{} bytes precede the zip", z.offset()));
+    }
+    if z.has_duplicate_names() {
+        bad.push("the central directory lists a name twice".into());
+    }
+    let mut spans = Vec::with_capacity(z.len());
+    for i in 0..z.len() {
+        let f = z
+            .by_index(i)
+            .with_context(|| format!("reading zip entry {i}"))?;
+        let start = f.header_start();
+        let data = f
+            .data_start()
+            .with_context(|| format!("zip entry {i}: no data offset"))?;
+        let end = data.saturating_add(f.compressed_size());
+        spans.push((
+            start,
+            end,
+            String::from_utf8_lossy(f.name_raw()).into_owned(),
+        ));
+    }
+    spans.sort();
+    let mut at = 0u64;
+    let mut misplaced = 0usize;
+    for (start, end, name) in &spans {
+        if *start != at {
+            misplaced += 1;
+            if misplaced <= 3 {
+                bad.push(format!(
+                    "entry {name} starts at byte {start}, where byte {at} was expected: bytes no entry lists, or entries that overlap"
+                ));
+            }
+        }
+        at = (*end).max(at);
+    }
+    if misplaced > 3 {
+        bad.push(format!("{} more entries out of place", misplaced - 3));
+    }
+    if at != z.central_directory_start() {
+        bad.push(format!(
+            "bytes {at} to {} before the central directory belong to no listed entry",
+            z.central_directory_start()
+        ));
+    }
+    Ok(bad)
 }
 
 /// Lists a directory bundle: regular files only, never following a link.

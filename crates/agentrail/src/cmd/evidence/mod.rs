@@ -230,6 +230,35 @@ impl Population {
     }
 }
 
+/// An auditor's list of sessions: one id per line, in the order wanted; blank lines and lines
+/// starting with `#` skipped; none twice, at least one. Errors name the file and line.
+/// Returns each id with its line number.
+pub fn read_session_list(file: &std::path::Path) -> Result<Vec<(usize, String)>> {
+    use crate::exit::InvalidInput;
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading the session list {}", file.display()))?;
+    let mut out: Vec<(usize, String)> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let id = line.trim();
+        if id.is_empty() || id.starts_with('#') {
+            continue;
+        }
+        if out.iter().any(|(_, s)| s == id) {
+            return Err(InvalidInput(format!(
+                "{} line {}: session {id:?} is listed twice",
+                file.display(),
+                n + 1
+            ))
+            .into());
+        }
+        out.push((n + 1, id.to_string()));
+    }
+    if out.is_empty() {
+        return Err(InvalidInput(format!("{}: lists no session", file.display())).into());
+    }
+    Ok(out)
+}
+
 /// The sample key of a session: SHA-256(seed || 0x00 || session id).
 pub fn sample_key(seed: &[u8], session_id: &str) -> Hash {
     let mut data = Vec::with_capacity(seed.len() + 1 + session_id.len());
@@ -261,6 +290,9 @@ pub fn row_from_event(index: u64, event_bytes: &[u8]) -> Result<LeafRow, String>
         event::leaf_from_event(event_bytes).map_err(|e| format!("not a stored event: {e}"))?;
     let h = event::parse_leaf(&leaf).map_err(|e| format!("not a stored event: {e}"))?;
     let v: Value = serde_json::from_slice(event_bytes).map_err(|e| format!("not JSON: {e}"))?;
+    if agentrail_core::json::canonicalize(&v).ok().as_deref() != Some(event_bytes) {
+        return Err("the event is not in canonical form (RFC 8785)".into());
+    }
     let body = v.get("body").ok_or("it has no body").and_then(|b| {
         agentrail_core::json::canonicalize(b).map_err(|_| "its body is not canonical")
     })?;

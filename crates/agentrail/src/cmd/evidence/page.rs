@@ -182,7 +182,7 @@ pub fn index(input: &IndexInput<'_>) -> String {
     if let Some(a) = input.assessment {
         let _ = writeln!(
             o,
-            "<h2>Gap assessment</h2>\n<p>{}</p>\n<p>{} · {} · {}</p>",
+            "<h2>Gap assessment</h2>\n<p>{}</p>\n<p class=\"dim\">The team's own report of the period: signed in the manifest, but not re-derived by a verifier (it would need every event of the period).</p>\n<p>{} · {} · {}</p>",
             html(a),
             link(ASSESSMENT_HTML, "report"),
             link(ASSESSMENT_MD, "Markdown"),

@@ -3,7 +3,7 @@
 //! summary, exit 1 when anything failed.
 
 use super::build::received_nanos;
-use super::files::{Listing, Reader};
+use super::files::{Listing, Reader, ZIP_STRUCTURE};
 use super::*;
 use crate::cli::VerifyBundleArgs;
 use crate::cmd::prove::load_key;
@@ -34,7 +34,13 @@ impl Report {
         let item = super::super::session::escape::escape(item);
         let (ok, text) = match result {
             Ok(note) if note.is_empty() => (true, format!("{item}: VALID")),
-            Ok(note) => (true, format!("{item}: VALID ({note})")),
+            Ok(note) => (
+                true,
+                format!(
+                    "{item}: VALID ({})",
+                    super::super::session::escape::escape(&note)
+                ),
+            ),
             Err(why) => (
                 false,
                 format!(
@@ -68,6 +74,15 @@ struct Ctx {
     /// Manifest paths some check has read: at the end, any other is a file the format does
     /// not have.
     seen: HashSet<String>,
+    /// What the auditor expects of the sample.
+    expect: Expect,
+}
+
+/// The sample the auditor expects: the seed they gave, or their own list.
+#[derive(Debug, Default, Clone)]
+pub struct Expect {
+    pub seed: Option<Vec<u8>>,
+    pub sessions: Option<Vec<String>>,
 }
 
 impl Ctx {
@@ -128,8 +143,20 @@ pub fn run(a: &VerifyBundleArgs) -> Result<Exit> {
         a.path.display(),
         verifier.to_vkey()
     );
+    let expect = Expect {
+        seed: a.seed.as_ref().map(|s| s.as_bytes().to_vec()),
+        sessions: match &a.sessions {
+            Some(f) => Some(
+                super::read_session_list(f)?
+                    .into_iter()
+                    .map(|(_, id)| id)
+                    .collect(),
+            ),
+            None => None,
+        },
+    };
     let mut rep = Report::default();
-    check(&a.path, verifier, &trusted, &mut rep)?;
+    check(&a.path, verifier, &trusted, &expect, &mut rep)?;
     summary(&rep)
 }
 
@@ -139,7 +166,7 @@ pub fn check_quietly(path: &Path, verifier: Verifier) -> Result<Report> {
         quiet: true,
         ..Report::default()
     };
-    check(path, verifier, &[], &mut rep)?;
+    check(path, verifier, &[], &Expect::default(), &mut rep)?;
     Ok(rep)
 }
 
@@ -147,12 +174,21 @@ fn check(
     path: &Path,
     verifier: Verifier,
     trusted: &[(String, String)],
+    expect: &Expect,
     rep: &mut Report,
 ) -> Result<()> {
     let mut reader = Reader::open(path)?;
     let listing = reader.list()?;
     for (name, why) in &listing.bad {
         rep.line(&format!("entry {name}"), Err(why.clone()))?;
+    }
+    if listing.bad.iter().any(|(name, _)| name == ZIP_STRUCTURE) {
+        // Its entries cannot be read safely, nor be known to be what other tools extract.
+        say_note(
+            rep,
+            "Nothing else checked: the zip is not laid out as a bundle is.",
+        )?;
+        return Ok(());
     }
     // The manifest: without a valid one nothing else can be trusted.
     let manifest = match read_manifest(&mut reader, &listing, &verifier) {
@@ -168,6 +204,7 @@ fn check(
             return Ok(());
         }
     };
+    let before = rep.invalid;
     for (path, want) in &manifest {
         let r = if listing.files.contains_key(path) {
             match reader.sha256(&listing, path) {
@@ -184,6 +221,7 @@ fn check(
         };
         rep.line(&format!("file {path}"), r)?;
     }
+    let signed_files_differ = rep.invalid > before;
     for path in listing.files.keys() {
         if path != MANIFEST && !manifest.contains_key(path) {
             rep.line(
@@ -192,15 +230,33 @@ fn check(
             )?;
         }
     }
+    if signed_files_differ {
+        // What the key holder signed is not what is here: nothing in it can be relied on, and
+        // reading it further would only spend the auditor's time on unsigned bytes.
+        say_note(
+            rep,
+            "Contents not checked: the bundle's files are not the ones its manifest signs.",
+        )?;
+        return Ok(());
+    }
     let mut cx = Ctx {
         reader,
         listing,
         manifest,
         verifier,
         seen: HashSet::new(),
+        expect: expect.clone(),
     };
     if let Err(why) = check_contents(&mut cx, rep, trusted) {
         rep.line("bundle", Err(why))?;
+    }
+    Ok(())
+}
+
+/// A line that is not an item: printed unless quiet.
+fn say_note(rep: &Report, text: &str) -> Result<()> {
+    if !rep.quiet {
+        say!("{text}");
     }
     Ok(())
 }
@@ -303,6 +359,9 @@ struct Pass {
     records: Vec<u64>,
     /// The tree root after each size a trusted checkpoint names.
     roots: HashMap<u64, Hash>,
+    /// The time of the last leaf of each trusted checkpoint whose last leaf is in the
+    /// population, by checkpoint size.
+    trusted_times: HashMap<u64, i128>,
     /// Received times of the leaves that time the bounds, when in the population.
     leaf_bytes_at: HashMap<u64, Vec<u8>>,
     /// The leaves hash to the end root.
@@ -315,15 +374,36 @@ fn check_contents(
     trusted: &[(String, String)],
 ) -> Result<(), String> {
     let info = cx.json(BUNDLE_JSON)?;
-    rep.line(
+    let canonical_form = cx
+        .read(BUNDLE_JSON)
+        .is_ok_and(|b| canonical(&info).is_ok_and(|c| c == b));
+    let vkey = cx.verifier.to_vkey();
+    let name = cx.verifier.name().to_string();
+    line(
+        rep,
         BUNDLE_JSON,
-        if str_field(&info, "/format")? == FORMAT {
-            Ok(String::new())
-        } else {
+        if str_field(&info, "/format")? != FORMAT {
             Err(format!("its format is not {FORMAT:?}"))
+        } else if !canonical_form {
+            Err("it is not in canonical form (RFC 8785)".into())
+        } else if str_field(&info, "/log/key")? != vkey || str_field(&info, "/log/origin")? != name
+        {
+            Err(format!(
+                "it names the log {} with the key {}, not the log of the key given",
+                str_field(&info, "/log/origin")?,
+                str_field(&info, "/log/key")?
+            ))
+        } else {
+            Ok(format!(
+                "{} bundle of {name}, made {} by {}",
+                str_field(&info, "/kind")?,
+                str_field(&info, "/created_at")?,
+                info.get("created_by")
+                    .and_then(Value::as_str)
+                    .unwrap_or("an unnamed version")
+            ))
         },
-    )
-    .map_err(|e| e.to_string())?;
+    );
     let kind = str_field(&info, "/kind")?.to_string();
     // The key in the bundle must be the one the auditor holds.
     let key = cx.read_text(KEY).map(|k| k.trim_end().to_string());
@@ -579,6 +659,17 @@ fn check_contents(
             Err("listed in the manifest, but no file of the bundle format".into()),
         );
     }
+    if kind == "period" {
+        for p in [ASSESSMENT_JSON, ASSESSMENT_MD, ASSESSMENT_HTML] {
+            if !cx.manifest.contains_key(p) {
+                line(
+                    rep,
+                    &format!("file {p}"),
+                    Err("missing: a period bundle holds the gap assessment of its period".into()),
+                );
+            }
+        }
+    }
     Ok(())
 }
 
@@ -612,8 +703,8 @@ fn check_period(
     }
     let pass = population_pass(cx, rep, info, end, start_size, start_root, sample, trusted)?;
     if period {
-        check_bounds(cx, rep, info, end, start_size, &pass);
-        check_sample(rep, info, end, sample, &pass)?;
+        check_bounds(cx, rep, info, end, start_size, &pass, trusted);
+        check_sample(rep, info, end, sample, &pass, &cx.expect)?;
     } else {
         let id = sample.first().map(String::as_str).unwrap_or_default();
         line(
@@ -734,6 +825,7 @@ fn population_pass(
         sampled_leaves: HashMap::new(),
         records: Vec::new(),
         roots: HashMap::new(),
+        trusted_times: HashMap::new(),
         leaf_bytes_at: HashMap::new(),
         pop_ok: false,
     };
@@ -773,9 +865,15 @@ fn population_pass(
                             break;
                         }
                     };
-                    if let Err(e) = received_nanos(index, &h.received_at) {
-                        problem = Some(e);
-                        break;
+                    match received_nanos(index, &h.received_at) {
+                        Ok(t) if trusted_sizes.contains(&(index + 1)) => {
+                            pass.trusted_times.insert(index + 1, t);
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            problem = Some(e);
+                            break;
+                        }
                     }
                     range.push(merkle::leaf_hash(leaf), |_, _, _| {});
                     if wanted.contains(h.session_id.as_str()) {
@@ -865,72 +963,114 @@ fn check_sample(
     end: &Checkpoint,
     sample: &[String],
     pass: &Pass,
+    expect: &Expect,
 ) -> Result<(), String> {
     let pop_ok = pass.pop_ok;
     let agents = strings(info, "/agents")?;
     let candidates: Vec<&str> = pass.pop.candidates(&agents).collect();
     let method = str_field(info, "/sample/method")?;
-    let r = match method {
-        "seed" => {
-            let seed_hex = str_field(info, "/sample/seed")?;
-            let requested = u64_field(info, "/sample/requested")?;
-            let seed = agentrail_core::hash::from_hex(seed_hex)
-                .ok_or_else(|| format!("{BUNDLE_JSON}: sample.seed is not hex"))?;
-            let source = str_field(info, "/sample/seed_source")?;
-            if source == "end-root" && seed != end.root.as_bytes() {
-                Err("the seed is said to be the end checkpoint's root, and is not".to_string())
-            } else if source != "end-root" && source != "given" {
-                Err(format!(
-                    "seed_source {source:?} is neither end-root nor given"
-                ))
-            } else {
-                let want = draw(&seed, candidates.iter().copied(), requested as usize);
-                let said = info.pointer("/sample/candidates").and_then(Value::as_u64);
-                if said != Some(candidates.len() as u64) {
-                    Err(format!(
-                        "bundle.json says {} candidates; the population has {}",
-                        said.map_or("no".into(), |n| n.to_string()),
-                        candidates.len()
-                    ))
-                } else if want == sample {
-                    Ok(format!(
-                        "the {} session(s) with the smallest SHA-256(seed || 0x00 || id) of {} candidates, seed {}",
-                        want.len(),
-                        candidates.len(),
-                        if source == "end-root" { "the end root" } else { "as given" }
-                    ))
-                } else if !pop_ok {
-                    Err("cannot be redrawn: the population is not valid".into())
-                } else {
-                    let missing: Vec<&String> =
-                        want.iter().filter(|s| !sample.contains(s)).collect();
-                    let extra: Vec<&String> = sample.iter().filter(|s| !want.contains(s)).collect();
-                    Err(format!(
-                        "not what the seed draws from the population: drawn but absent {missing:?}, present but not drawn {extra:?}{}",
-                        if missing.is_empty() && extra.is_empty() { " (the order differs)" } else { "" }
-                    ))
-                }
+    let filter = if agents.is_empty() {
+        "every session of the population".to_string()
+    } else {
+        format!("sessions with an event by {}", agents.join(", "))
+    };
+    let r = (|| -> Result<String, String> {
+        let said = info.pointer("/sample/candidates").and_then(Value::as_u64);
+        if said != Some(candidates.len() as u64) {
+            return Err(format!(
+                "bundle.json says {} candidates; the population has {}",
+                said.map_or("no".into(), |n| n.to_string()),
+                candidates.len()
+            ));
+        }
+        let mut seen = HashSet::new();
+        if let Some(d) = sample.iter().find(|s| !seen.insert(s.as_str())) {
+            return Err(format!("session {d:?} is sampled twice"));
+        }
+        if let Some(want) = &expect.sessions {
+            if method != "list" || want.as_slice() != sample {
+                return Err(format!(
+                    "it is not the list you gave: the bundle samples {sample:?} ({method})"
+                ));
             }
         }
-        "list" => match sample.iter().find(|s| !pass.pop.sessions.contains_key(*s)) {
-            _ if info.pointer("/sample/candidates").and_then(Value::as_u64)
-                != Some(candidates.len() as u64) =>
-            {
+        if let Some(want) = &expect.seed {
+            let seed = info.pointer("/sample/seed").and_then(Value::as_str);
+            if method != "seed" || seed != Some(agentrail_core::hash::to_hex(want).as_str()) {
+                return Err(format!(
+                    "it was not drawn with the seed you gave (the bundle's: {})",
+                    seed.unwrap_or("none")
+                ));
+            }
+        }
+        match method {
+            "seed" => {
+                let seed_hex = str_field(info, "/sample/seed")?;
+                let requested = u64_field(info, "/sample/requested")?;
+                if requested == 0 {
+                    return Err("a sample of 0 sessions was requested".into());
+                }
+                let seed = agentrail_core::hash::from_hex(seed_hex)
+                    .ok_or_else(|| format!("{BUNDLE_JSON}: sample.seed is not hex"))?;
+                let source = match str_field(info, "/sample/seed_source")? {
+                    "end-root" if seed == end.root.as_bytes() => "the end checkpoint's root",
+                    "end-root" => {
+                        return Err(
+                            "the seed is said to be the end checkpoint's root, and is not".into(),
+                        )
+                    }
+                    "given" if expect.seed.is_some() => "the seed you gave",
+                    "given" => "a seed given to `evidence --seed` (give it to verify-bundle --seed to check it is yours)",
+                    other => {
+                        return Err(format!(
+                            "seed_source {other:?} is neither end-root nor given"
+                        ))
+                    }
+                };
+                let want = draw(&seed, candidates.iter().copied(), requested as usize);
+                if want == sample {
+                    return Ok(format!(
+                        "the {} of {requested} requested with the smallest SHA-256(seed || 0x00 || id) among {} candidates ({filter}); seed {seed_hex}, {source}",
+                        want.len(),
+                        candidates.len()
+                    ));
+                }
+                if !pop_ok {
+                    return Err("cannot be redrawn: the population is not valid".into());
+                }
+                let missing: Vec<&String> = want.iter().filter(|s| !sample.contains(s)).collect();
+                let extra: Vec<&String> = sample.iter().filter(|s| !want.contains(s)).collect();
                 Err(format!(
-                    "bundle.json's sample.candidates is not the population's {}",
-                    candidates.len()
+                    "not what the seed draws from the population: drawn but absent {missing:?}, present but not drawn {extra:?}{}",
+                    if missing.is_empty() && extra.is_empty() {
+                        " (the order differs)"
+                    } else {
+                        ""
+                    }
                 ))
             }
-            Some(s) => Err(format!(
-                "session {s:?} of the list is not in the population"
-            )),
-            None => Ok(format!(
-                "the auditor's list of {} session(s), each in the population",
-                sample.len()
-            )),
-        },
-        other => Err(format!("sample method {other:?} is neither seed nor list")),
-    };
+            "list" => {
+                if sample.is_empty() {
+                    return Err("the list is empty".into());
+                }
+                if let Some(s) = sample.iter().find(|s| !pass.pop.sessions.contains_key(*s)) {
+                    return Err(format!(
+                        "session {s:?} of the list is not in the population"
+                    ));
+                }
+                Ok(format!(
+                    "a list of {} session(s), each in the population; {}",
+                    sample.len(),
+                    if expect.sessions.is_some() {
+                        "the list you gave"
+                    } else {
+                        "said to be the auditor's (give yours to verify-bundle --sessions to check)"
+                    }
+                ))
+            }
+            other => Err(format!("sample method {other:?} is neither seed nor list")),
+        }
+    })();
     line(rep, "sample", r);
     Ok(())
 }
@@ -944,6 +1084,7 @@ fn check_bounds(
     end: &Checkpoint,
     start_size: u64,
     pass: &Pass,
+    trusted: &[(String, Checkpoint)],
 ) {
     let doc = match cx.json(BOUNDARIES) {
         Ok(d) => d,
@@ -952,6 +1093,7 @@ fn check_bounds(
             return;
         }
     };
+    let show = |t: i128| agentrail_core::timefmt::format_unix_nanos(t).unwrap_or_default();
     for (name, size) in [("start", start_size), ("end", end.size)] {
         let t = info
             .pointer(&format!(
@@ -960,20 +1102,32 @@ fn check_bounds(
             ))
             .and_then(Value::as_str);
         let r = (|| -> Result<String, String> {
-            let p = doc.get(name).ok_or("missing")?;
-            let Some(t) = t else {
-                return Ok("the last checkpoint when the bundle was made (no --to)".into());
-            };
-            let want = timefmt_nanos(t)?;
+            let p = doc.get(name).ok_or("missing from period/boundaries.json")?;
             if p["size"].as_u64() != Some(size) {
                 return Err(format!("it names size {}, not {size}", p["size"]));
             }
             let at = point_time(cx, p, end, pass)?;
+            let Some(t) = t else {
+                if name == "start" {
+                    return Err("bundle.json has no period.from".into());
+                }
+                return Ok(format!(
+                    "size {size}, the last checkpoint when the bundle was made (no --to); its last leaf was received at {}",
+                    show(at)
+                ));
+            };
+            let want = timefmt_nanos(t)?;
             if at < want {
-                return Err(format!("its last leaf was received before {t}"));
+                return Err(format!(
+                    "its last leaf was received at {}, before {t}",
+                    show(at)
+                ));
             }
-            match &p["previous"] {
-                Value::Null if size == 0 => {}
+            let (psize, before) = match &p["previous"] {
+                Value::Null if size == 0 => return Ok(format!(
+                    "the empty tree: the log's first leaf was received at {}, at or after {t}",
+                    show(at)
+                )),
                 Value::Null => {
                     return Err("the checkpoint before it is not shown, so it may not be the first at or after the time".into())
                 }
@@ -988,10 +1142,30 @@ fn check_bounds(
                             "the checkpoint before it (size {psize}) is already at or after {t}: it is not the first"
                         ));
                     }
+                    (psize, before)
+                }
+            };
+            // A checkpoint the auditor kept between the two shows whether one was skipped.
+            for (file, cp) in trusted {
+                if cp.size > psize && cp.size < size {
+                    match pass.trusted_times.get(&cp.size) {
+                        Some(&ct) if ct < want => {}
+                        Some(&ct) => return Err(format!(
+                            "the trusted checkpoint {file} (size {}) ends with a leaf received at {}, at or after {t}: it, not size {size}, is the first",
+                            cp.size,
+                            show(ct)
+                        )),
+                        None => return Err(format!(
+                            "the trusted checkpoint {file} (size {}) lies between the checkpoint shown before the bound (size {psize}) and the bound, and this bundle cannot time it",
+                            cp.size
+                        )),
+                    }
                 }
             }
             Ok(format!(
-                "size {size} is the first checkpoint at or after {t}"
+                "size {size} is the first checkpoint at or after {t}: its last leaf was received at {}, that of the one before it (size {psize}) at {}",
+                show(at),
+                show(before)
             ))
         })();
         line(rep, &format!("period {name}"), r);
