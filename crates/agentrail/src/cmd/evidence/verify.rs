@@ -715,7 +715,7 @@ fn check_period(
                     Err("a session bundle samples exactly its one session".into())
                 }
                 Some(s) if s.first_leaf == start_size => Ok(format!(
-                    "session {id}: the population runs from its first event (leaf {start_size}) to the first checkpoint after its last"
+                    "session {id}: the population starts at its first event shown (leaf {start_size}); none of its events in the population is missing from the bundle if the session line below is VALID"
                 )),
                 Some(s) => Err(format!(
                     "the population starts at leaf {start_size}, not at the session's first event (leaf {})",
