@@ -587,6 +587,23 @@ pub struct EvidenceArgs {
     pub out: PathBuf,
 }
 
+impl EvidenceArgs {
+    /// A period from `from` to the last checkpoint, 25 sessions drawn from the end root.
+    pub fn since(from: &str, out: PathBuf) -> EvidenceArgs {
+        EvidenceArgs {
+            from: Some(from.to_string()),
+            to: None,
+            agents: Vec::new(),
+            sample: 25,
+            seed: None,
+            sessions: None,
+            session: None,
+            trusted: Vec::new(),
+            out,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct VerifyBundleArgs {
     /// The bundle: a directory or a .zip file.

@@ -15,7 +15,7 @@ use agentrail_core::checkpoint::{sign_checkpoint, Checkpoint};
 use agentrail_core::merkle::{leaf_hash, MemoryTree};
 use agentrail_core::note::Signer;
 use agentrail_core::Hash;
-use common::AGENTRAIL;
+use common::{copy_dir, AGENTRAIL};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -285,19 +285,6 @@ fn copy(src: &Path) -> (tempfile::TempDir, PathBuf) {
     let dst = tmp.path().join("bundle");
     copy_dir(src, &dst);
     (tmp, dst)
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), &to).unwrap();
-        }
-    }
 }
 
 /// Every file of a directory bundle, as `/`-separated relative paths, sorted bytewise.

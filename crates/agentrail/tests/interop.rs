@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{agentrail, interop_python, AGENTRAIL};
+use common::{agentrail, copy_dir, interop_python, AGENTRAIL};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -259,19 +259,6 @@ fn bump_checkpoint_size(bytes: Vec<u8>) -> Vec<u8> {
     let size: u64 = lines[1].parse().expect("the checkpoint size is a number");
     lines[1] = (size + 1).to_string();
     lines.join("\n").into_bytes()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("create the copy");
-    for entry in fs::read_dir(from).expect("list the artifacts") {
-        let entry = entry.expect("read a directory entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).expect("copy an artifact");
-        }
-    }
 }
 
 fn write(path: &Path, bytes: &[u8]) {

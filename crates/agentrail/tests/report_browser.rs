@@ -68,6 +68,19 @@ fn open(chromium: &Path, page: &Path, profile: &Path) -> (String, Vec<String>) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), console)
 }
 
+/// Chromium, or None when there is none and this is not CI (where its absence fails).
+fn chromium_or_skip() -> Option<PathBuf> {
+    let found = chromium();
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must run the browser test: install chromium or set AGENTRAIL_CHROMIUM"
+        );
+        eprintln!("no chromium found (set AGENTRAIL_CHROMIUM): browser test skipped");
+    }
+    found
+}
+
 fn violations(console: &[String]) -> Vec<&String> {
     console
         .iter()
@@ -77,12 +90,7 @@ fn violations(console: &[String]) -> Vec<&String> {
 
 #[test]
 fn the_gap_report_renders_under_its_csp_in_chromium() {
-    let Some(chromium) = chromium() else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI must run the browser test: install chromium or set AGENTRAIL_CHROMIUM"
-        );
-        eprintln!("no chromium found (set AGENTRAIL_CHROMIUM): browser test skipped");
+    let Some(chromium) = chromium_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -138,12 +146,7 @@ fn the_gap_report_renders_under_its_csp_in_chromium() {
 
 #[test]
 fn the_evidence_bundle_pages_render_under_their_csp_in_chromium() {
-    let Some(chromium) = chromium() else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI must run the browser test: install chromium or set AGENTRAIL_CHROMIUM"
-        );
-        eprintln!("no chromium found (set AGENTRAIL_CHROMIUM): browser test skipped");
+    let Some(chromium) = chromium_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");

@@ -117,17 +117,7 @@ pub fn run(args: &BenchArgs) -> Result<Exit> {
             let start = Instant::now();
             super::evidence::build(
                 &dir,
-                &crate::cli::EvidenceArgs {
-                    from: Some("2000-01-01".into()),
-                    to: None,
-                    agents: Vec::new(),
-                    sample: 25,
-                    seed: None,
-                    sessions: None,
-                    session: None,
-                    trusted: Vec::new(),
-                    out: out.clone(),
-                },
+                &crate::cli::EvidenceArgs::since("2000-01-01", out.clone()),
             )?;
             let build_secs = start.elapsed().as_secs_f64();
             let build_peak = peak_rss_kib();

@@ -515,20 +515,7 @@ pub fn demo(data: &std::path::Path) -> Result<()> {
         .map(|n| dir.join(format!("bundle-{n}.zip")))
         .find(|p| !p.exists())
         .context("no free bundle name")?;
-    build::run(
-        data,
-        &crate::cli::EvidenceArgs {
-            from: Some(from),
-            to: None,
-            agents: Vec::new(),
-            sample: 25,
-            seed: None,
-            sessions: None,
-            session: None,
-            trusted: Vec::new(),
-            out: out.clone(),
-        },
-    )?;
+    build::run(data, &crate::cli::EvidenceArgs::since(&from, out.clone()))?;
     let rep = verify::check_quietly(&out, verifier)?;
     say!(
         "verify-bundle: {} items checked offline with the log's key: {} valid, {} invalid",
