@@ -830,9 +830,7 @@ fn check_format(backend: &mut dyn Backend) -> Result<(), LedgerError> {
 /// The log's signing key, read from `DIR/signing.key`, for signing what is not a checkpoint
 /// (an evidence bundle's manifest). Reads only: no lock is taken.
 pub fn signer(dir: &Path) -> Result<Signer, LedgerError> {
-    let dd = DataDir::new(dir);
-    dd.require()?;
-    load_signer(&dd)
+    load_signer(&DataDir::new(dir))
 }
 
 fn load_signer(dd: &DataDir) -> Result<Signer, LedgerError> {

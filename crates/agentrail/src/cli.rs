@@ -559,21 +559,21 @@ pub struct EvidenceArgs {
     pub from: Option<String>,
     /// The period's end: it ends at the first checkpoint whose last leaf was received at or
     /// after it. Without it, the period ends at the last checkpoint.
-    #[arg(long, requires = "from")]
+    #[arg(long, requires = "from", conflicts_with = "session")]
     pub to: Option<String>,
     /// Draw the sample only from sessions with an event by this agent (repeatable).
     // Its own id: `agents` is the global `--agents` (the inventory file).
-    #[arg(long = "agent", id = "agent", requires = "from")]
+    #[arg(long = "agent", id = "agent", requires = "from", conflicts_with_all = ["session", "sessions"])]
     pub agents: Vec<String>,
     /// How many sessions to sample.
-    #[arg(long, default_value_t = 25, requires = "from",
+    #[arg(long, default_value_t = 25, requires = "from", conflicts_with_all = ["session", "sessions"],
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub sample: u64,
     /// The sample's seed (its UTF-8 bytes); default: the end checkpoint's root.
-    #[arg(long, requires = "from", conflicts_with = "sessions")]
+    #[arg(long, requires = "from", conflicts_with_all = ["sessions", "session"])]
     pub seed: Option<String>,
     /// The auditor's own sample: a file with one session id per line.
-    #[arg(long, requires = "from")]
+    #[arg(long, requires = "from", conflicts_with = "session")]
     pub sessions: Option<PathBuf>,
     /// A bundle for this one session instead of a period.
     #[arg(long)]

@@ -1679,7 +1679,7 @@ fn evidence_refuses_bad_input() {
                 &out("a"),
             ],
         );
-        assert_eq!(r.code, 1, "{}", r.dump());
+        assert_eq!(r.code, 2, "a usage error: {}", r.dump());
         assert!(r.stderr.contains("--to"), "{}", r.dump());
     }
 
@@ -2055,4 +2055,144 @@ fn the_auditor_can_hold_the_sample_to_their_seed_or_list() {
     // A drawn sample is not the auditor's list, whatever it holds.
     let r = verify_with(&f.three, &f.key, &["--sessions", s(&list)]);
     assert_invalid(&r, &["sample"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. What a review of the builder found
+
+#[test]
+fn evidence_refuses_flags_that_do_not_go_together_and_bad_places_to_write() {
+    let f = fx();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
+    let list = tmp.path().join("list.txt");
+    std::fs::write(&list, format!("{TRIAGE}\n")).unwrap();
+    // Period flags with --session; --agent or --sample with an auditor's list.
+    for extra in [
+        vec!["--session", TRIAGE, "--seed", "x"],
+        vec!["--session", TRIAGE, "--agent", DRAFTER],
+        vec!["--session", TRIAGE, "--sample", "3"],
+        vec![
+            "--from",
+            "2026-01-01",
+            "--sessions",
+            s(&list),
+            "--agent",
+            DRAFTER,
+        ],
+        vec![
+            "--from",
+            "2026-01-01",
+            "--sessions",
+            s(&list),
+            "--sample",
+            "3",
+        ],
+    ] {
+        let mut args = vec!["evidence"];
+        args.extend(extra.iter().copied());
+        let o = out("x");
+        args.extend(["--out", o.as_str()]);
+        let r = at(&f.data, &args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.dump());
+    }
+    // A directory that does not exist is named before any work.
+    let r = at(
+        &f.data,
+        &[
+            "evidence",
+            "--from",
+            "2026-01-01",
+            "--out",
+            &out("no/such/dir/b.zip"),
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.dump());
+    assert!(
+        r.stderr.contains("--out") && r.stderr.contains("does not exist"),
+        "{}",
+        r.dump()
+    );
+    // An agent with no run in the period is most likely a typo.
+    let r = at(
+        &f.data,
+        &[
+            "evidence",
+            "--from",
+            "2026-01-01",
+            "--agent",
+            "nobody",
+            "--out",
+            &out("n"),
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(r.stderr.contains("nobody"), "{}", r.dump());
+    // --to before the log's first leaf: the period holds nothing of this log.
+    let r = at(
+        &f.data,
+        &[
+            "evidence",
+            "--from",
+            "2020-01-01",
+            "--to",
+            "2021-01-01",
+            "--out",
+            &out("e"),
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(r.stderr.contains("first leaf"), "{}", r.dump());
+    // An empty seed.
+    let r = at(
+        &f.data,
+        &[
+            "evidence",
+            "--from",
+            "2026-01-01",
+            "--seed",
+            "",
+            "--out",
+            &out("s"),
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.dump());
+    // Nothing was left behind by any of them.
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "list.txt")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_bundle_is_private_to_whoever_made_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = fx();
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = evidence(
+        tmp.path(),
+        "b.zip",
+        &["--from", "2026-01-01", "--sample", "1"],
+    );
+    let dir = evidence(tmp.path(), "b", &["--from", "2026-01-01", "--sample", "1"]);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&zip), 0o600, "{}", zip.display());
+    assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    assert_valid(&verify(&zip));
+    let _ = f;
+}
+
+#[test]
+fn a_bom_at_the_start_of_a_session_list_is_not_part_of_the_first_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let list = tmp.path().join("list.txt");
+    std::fs::write(&list, format!("\u{feff}{TRIAGE}\n")).unwrap();
+    let b = evidence(
+        tmp.path(),
+        "b",
+        &["--from", "2026-01-01", "--sessions", s(&list)],
+    );
+    assert_eq!(sample_of(&b), vec![TRIAGE.to_string()]);
 }

@@ -1,6 +1,6 @@
 //! `agentrail evidence`: builds a bundle from the log (docs/evidence.md).
 
-use super::files::Writer;
+use super::files::{check_out, Writer};
 use super::*;
 use crate::cli::EvidenceArgs;
 use crate::cmd::session::Reader;
@@ -17,6 +17,10 @@ use agentrail_store::ReadLedger;
 use anyhow::{bail, Context};
 use std::path::Path;
 
+/// How far before a bound's time the search for the first checkpoint at or after it looks
+/// (received_at is in log order only up to how long a batch waits for its commit).
+const LOOKBACK_NANOS: i128 = 10 * 60 * 1_000_000_000;
+
 /// A point of the log a period is bounded by: a stored checkpoint, or the empty tree.
 #[derive(Debug, Clone)]
 struct Bound {
@@ -29,21 +33,27 @@ pub fn run(data: &Path, a: &EvidenceArgs) -> Result<Exit> {
     let period = match (&a.session, &a.from) {
         (Some(_), _) => None,
         (None, Some(from)) => {
-            let from_n = parse_bound("from", from)?;
-            let to_n = a.to.as_deref().map(|t| parse_bound("to", t)).transpose()?;
+            let from_n = parse_bound("--from", from)?;
+            let to_n =
+                a.to.as_deref()
+                    .map(|t| parse_bound("--to", t))
+                    .transpose()?;
             if let Some(t) = to_n {
                 if t <= from_n {
-                    return Err(InvalidInput(format!(
+                    bail!(
                         "--to {} is not after --from {from}",
                         a.to.as_deref().unwrap_or_default()
-                    ))
-                    .into());
+                    );
                 }
             }
             Some((from_n, to_n))
         }
         (None, None) => bail!("give --from T [--to T] for a period, or --session ID"),
     };
+    if a.seed.as_deref() == Some("") {
+        bail!("--seed is empty: give the seed's text, or leave --seed out to draw from the end checkpoint's root");
+    }
+    check_out(&a.out)?;
     let mut r = Reader::caught_up(data)?;
     let signer = agentrail_store::ledger::signer(data)?;
     let ledger = r.ledger.as_mut();
@@ -51,24 +61,44 @@ pub fn run(data: &Path, a: &EvidenceArgs) -> Result<Exit> {
     if verifier.to_vkey() != signer.verifier().to_vkey() {
         bail!("signing.key does not match the verifier key the log recorded at init");
     }
-    let checkpoints = ledger.checkpoints()?;
+    if ledger.leaf_count()? == 0 {
+        return Err(InvalidInput("the log is empty: there is nothing to bundle".into()).into());
+    }
+    let checkpoints: Vec<CheckpointRow> = ledger
+        .checkpoints()?
+        .into_iter()
+        .filter(|cp| cp.size > 0)
+        .collect();
     let Some(latest) = checkpoints.last().cloned() else {
         return Err(InvalidInput(
             "the log has no signed checkpoint yet: run `agentrail checkpoint --new`".into(),
         )
         .into());
     };
-    for cp in &checkpoints {
+    // The checkpoints a bundle shows are checked before they are used (not every one ever
+    // signed: a year holds millions).
+    let check = |cp: &CheckpointRow| -> Result<()> {
         match open_checkpoint(&cp.note, &verifier) {
-            Ok(body) if body.size == cp.size && body.root == cp.root => {}
-            _ => {
-                return Err(InvalidInput(format!(
-                    "checkpoint {} does not verify with the log's key, or its row disagrees with its note: run `agentrail verify`",
-                    cp.size
-                ))
-                .into())
-            }
+            Ok(body) if body.size == cp.size && body.root == cp.root => Ok(()),
+            _ => Err(InvalidInput(format!(
+                "checkpoint {} does not verify with the log's key, or its row disagrees with its note: run `agentrail verify`",
+                cp.size
+            ))
+            .into()),
         }
+    };
+    // Each kept checkpoint is read and checked before any work is done.
+    let mut trusted = Vec::new();
+    for f in &a.trusted {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("reading the trusted checkpoint {}", f.display()))?;
+        let cp = open_checkpoint(&text, &verifier).map_err(|e| {
+            InvalidInput(format!(
+                "--trusted {}: does not verify with this log's key: {e}",
+                f.display()
+            ))
+        })?;
+        trusted.push((f.clone(), cp));
     }
     let now = timefmt::format_unix_nanos(SystemClock.now_unix_nanos())
         .context("formatting the time of the bundle")?;
@@ -92,6 +122,17 @@ pub fn run(data: &Path, a: &EvidenceArgs) -> Result<Exit> {
                     checkpoint: Some(latest.clone()),
                 })),
             };
+            if let Some(Bound {
+                size: 0,
+                checkpoint: None,
+            }) = end
+            {
+                return Err(InvalidInput(format!(
+                    "--to {} is at or before the log's first leaf: the period holds no leaf of this log",
+                    a.to.as_deref().unwrap_or_default()
+                ))
+                .into());
+            }
             let start = start.ok_or_else(|| {
                 InvalidInput(format!(
                     "no checkpoint at or after --from {}: the log's last checkpoint (size {}) \
@@ -115,9 +156,30 @@ pub fn run(data: &Path, a: &EvidenceArgs) -> Result<Exit> {
                 .into());
             };
             debug_assert_eq!(end_size, end.size);
+            for b in [Some(&start), bounds.previous(&start).as_ref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|b| b.checkpoint.as_ref())
+                .chain([&end])
+            {
+                check(b)?;
+            }
             let pop = population(ledger, &mut out, &start, &end, true)?;
             boundaries(ledger, &mut out, &bounds, &start, &end)?;
             let candidates: Vec<&str> = pop.candidates(&a.agents).collect();
+            if candidates.is_empty() && a.sessions.is_none() {
+                if !a.agents.is_empty() {
+                    return Err(InvalidInput(format!(
+                        "no session of the period has an event by --agent {}: nothing to sample (is the agent id right?)",
+                        a.agents.join(", ")
+                    ))
+                    .into());
+                }
+                eprintln!(
+                    "the period (leaves {} to {}) holds no agent run: the bundle shows an empty population",
+                    start.size, end.size
+                );
+            }
             let (sample, method) = match &a.sessions {
                 Some(file) => (auditor_list(file, &pop)?, json!({"method": "list"})),
                 None => {
@@ -193,15 +255,7 @@ pub fn run(data: &Path, a: &EvidenceArgs) -> Result<Exit> {
     };
 
     // Consistency proofs between the checkpoints the auditor kept and the end.
-    for f in &a.trusted {
-        let text = std::fs::read_to_string(f)
-            .with_context(|| format!("reading the trusted checkpoint {}", f.display()))?;
-        let cp = open_checkpoint(&text, &verifier).map_err(|e| {
-            InvalidInput(format!(
-                "--trusted {}: does not verify with this log's key: {e}",
-                f.display()
-            ))
-        })?;
+    for (f, cp) in &trusted {
         if cp.size > ledger.leaf_count()? {
             return Err(InvalidInput(format!(
                 "--trusted {}: size {} is larger than this log ({} leaves): the log was rolled back or is another log",
@@ -355,8 +409,7 @@ pub fn run(data: &Path, a: &EvidenceArgs) -> Result<Exit> {
 fn parse_bound(field: &str, v: &str) -> Result<i128> {
     let sortable = agentrail_index::query::parse_time(field, v)?;
     let normal = agentrail_index::session::normal(&sortable);
-    timefmt::parse_unix_nanos(&normal)
-        .map_err(|e| InvalidInput(format!("--{field} {v:?}: {e}")).into())
+    timefmt::parse_unix_nanos(&normal).map_err(|e| anyhow!("{field} {v:?}: {e}"))
 }
 
 /// The time of a received_at value, in Unix nanoseconds.
@@ -400,8 +453,13 @@ impl Bounds {
         received_nanos(i, &row.received_at).map_err(|e| InvalidInput(e).into())
     }
 
-    /// The first point whose time is at or after `t` (points are in log order, and received_at
-    /// grows with it).
+    /// The first point in log order whose time is at or after `t`.
+    ///
+    /// `received_at` is stamped when a batch is prepared, before the writer orders it, so it
+    /// only almost grows with the log: two batches prepared concurrently may commit in the other
+    /// order. A binary search finds a point at or after `t` whose predecessor is before it; the
+    /// first one in log order may be earlier, by as much as a batch ever waited for its commit,
+    /// so every point within [`LOOKBACK_NANOS`] before `t` is looked at too.
     fn first_at_or_after(&self, ledger: &mut dyn Backend, t: i128) -> Result<Option<Bound>> {
         let (mut lo, mut hi) = (0usize, self.points.len());
         while lo < hi {
@@ -412,7 +470,16 @@ impl Bounds {
                 hi = mid;
             }
         }
-        Ok(self.points.get(lo).cloned())
+        let mut first = lo;
+        for j in (0..lo.min(self.points.len())).rev() {
+            let at = Self::time(ledger, &self.points[j])?;
+            if at >= t {
+                first = j;
+            } else if at < t - LOOKBACK_NANOS {
+                break;
+            }
+        }
+        Ok(self.points.get(first).cloned())
     }
 
     fn previous(&self, b: &Bound) -> Option<Bound> {
@@ -561,10 +628,12 @@ fn put_event(
     paths: impl Fn(u64) -> (String, String),
 ) -> Result<()> {
     let Some(body) = &row.body else {
-        bail!(
-            "leaf {}: its body is erased; a bundle holds whole events only",
-            row.leaf_index
-        );
+        return Err(InvalidInput(format!(
+            "session {:?}, leaf {}: its body was erased, and a bundle holds whole events only; \
+             leave the session out of the sample (--sessions, or another --seed)",
+            row.session_id, row.leaf_index
+        ))
+        .into());
     };
     let bytes = event::event_bytes(&row.leaf, body)
         .with_context(|| format!("leaf {}: cannot rebuild the stored event", row.leaf_index))?;

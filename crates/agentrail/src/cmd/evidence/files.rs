@@ -4,7 +4,7 @@
 
 use super::{valid_path, MANIFEST};
 use agentrail_core::Hash;
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -29,26 +29,23 @@ enum Sink {
     Zip(Box<zip::ZipWriter<BufWriter<File>>>),
 }
 
+/// Where a bundle is written until it is complete: a temporary directory or file next to its
+/// destination, created exclusively under a random name (mode 0700 / 0600: a bundle holds whole
+/// events), removed if the bundle is never finished.
+enum Tmp {
+    Dir(tempfile::TempDir),
+    File(tempfile::NamedTempFile),
+}
+
 /// Writes a bundle into a temporary sibling of its destination, and moves it into place only
 /// when complete: a bundle that exists is a whole one.
 pub struct Writer {
     dest: PathBuf,
-    tmp: PathBuf,
+    /// None once finished.
+    tmp: Option<Tmp>,
     /// None once finished (or failed to finish).
     sink: Option<Sink>,
     hashes: BTreeMap<String, Hash>,
-    /// Set when the bundle was moved into place; until then, dropping the writer removes the
-    /// partial bundle.
-    done: bool,
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = std::fs::remove_dir_all(&self.tmp);
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-    }
 }
 
 impl std::fmt::Debug for Writer {
@@ -57,38 +54,71 @@ impl std::fmt::Debug for Writer {
     }
 }
 
+/// Checks `--out` before any work: it must not exist, and its directory must.
+pub fn check_out(dest: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(dest).is_ok() {
+        bail!(
+            "--out {}: already exists: give a new path (a bundle is never written over anything)",
+            dest.display()
+        );
+    }
+    if dest.file_name().is_none() {
+        bail!("--out {}: has no file name", dest.display());
+    }
+    let parent = parent_of(dest);
+    if !parent.is_dir() {
+        bail!(
+            "--out {}: its directory {} does not exist",
+            dest.display(),
+            parent.display()
+        );
+    }
+    Ok(())
+}
+
+fn parent_of(dest: &Path) -> PathBuf {
+    match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 impl Writer {
     pub fn create(dest: &Path) -> Result<Writer> {
-        if dest.exists() {
-            bail!(
-                "{} already exists: give a new path (a bundle is never written over anything)",
-                dest.display()
-            );
-        }
-        let name = dest
-            .file_name()
-            .with_context(|| format!("{} has no file name", dest.display()))?;
-        let parent = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".partial-{}", std::process::id()));
-        let tmp = parent.join(tmp_name);
-        let sink = if is_zip(dest) {
-            let f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-            Sink::Zip(Box::new(zip::ZipWriter::new(BufWriter::new(f))))
+        check_out(dest)?;
+        let parent = parent_of(dest);
+        let mut prefix = std::ffi::OsString::from(".");
+        prefix.push(dest.file_name().unwrap_or_default());
+        prefix.push(".partial-");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix);
+        let (tmp, sink) = if is_zip(dest) {
+            let t = builder
+                .tempfile_in(&parent)
+                .with_context(|| format!("creating a temporary file in {}", parent.display()))?;
+            let f = t.reopen().context("opening the temporary zip")?;
+            (
+                Tmp::File(t),
+                Sink::Zip(Box::new(zip::ZipWriter::new(BufWriter::new(f)))),
+            )
         } else {
-            std::fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-            Sink::Dir(tmp.clone())
+            let t = builder.tempdir_in(&parent).with_context(|| {
+                format!("creating a temporary directory in {}", parent.display())
+            })?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o700))
+                    .with_context(|| format!("restricting {}", t.path().display()))?;
+            }
+            let root = t.path().to_path_buf();
+            (Tmp::Dir(t), Sink::Dir(root))
         };
         Ok(Writer {
             dest: dest.to_path_buf(),
-            tmp,
+            tmp: Some(tmp),
             sink: Some(sink),
             hashes: BTreeMap::new(),
-            done: false,
         })
     }
 
@@ -178,14 +208,39 @@ impl Writer {
                 w.get_ref().sync_all().context("syncing the zip")?;
             }
         }
-        std::fs::rename(&self.tmp, &self.dest).with_context(|| {
-            format!(
-                "moving {} into place at {}",
-                self.tmp.display(),
-                self.dest.display()
+        let exists = |dest: &Path| {
+            anyhow!(
+                "--out {}: appeared while the bundle was written; the bundle was not moved over it",
+                dest.display()
             )
-        })?;
-        self.done = true;
+        };
+        match self.tmp.take() {
+            // Never over anything: linked into place, which fails if the name exists.
+            Some(Tmp::File(t)) => {
+                t.persist_noclobber(&self.dest).map_err(|e| {
+                    if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                        exists(&self.dest)
+                    } else {
+                        anyhow::Error::new(e.error)
+                            .context(format!("moving the bundle to {}", self.dest.display()))
+                    }
+                })?;
+            }
+            Some(Tmp::Dir(t)) => {
+                if std::fs::symlink_metadata(&self.dest).is_ok() {
+                    return Err(exists(&self.dest));
+                }
+                let path = t.keep();
+                std::fs::rename(&path, &self.dest).with_context(|| {
+                    format!(
+                        "moving {} into place at {}",
+                        path.display(),
+                        self.dest.display()
+                    )
+                })?;
+            }
+            None => bail!("the bundle is already finished"),
+        }
         Ok(self.dest.clone())
     }
 }

@@ -237,6 +237,7 @@ pub fn read_session_list(file: &std::path::Path) -> Result<Vec<(usize, String)>>
     use crate::exit::InvalidInput;
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("reading the session list {}", file.display()))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut out: Vec<(usize, String)> = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let id = line.trim();

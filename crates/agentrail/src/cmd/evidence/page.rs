@@ -151,7 +151,8 @@ pub fn index(input: &IndexInput<'_>) -> String {
         let how = match sample["method"].as_str() {
             Some("list") => "the auditor's own list of sessions".to_string(),
             _ => format!(
-                "the {} session(s) with the smallest SHA-256(seed || 0x00 || session id), of {} candidates; seed {} ({})",
+                "{} session(s) (of {} requested) with the smallest SHA-256(seed || 0x00 || session id), of {} candidates; seed {} ({})",
+                sample["sessions"].as_array().map_or(0, Vec::len),
                 sample["requested"],
                 sample["candidates"],
                 c(s(sample, "/seed")),
