@@ -208,8 +208,7 @@ pub fn run(data: &Path, a: &EvidenceArgs) -> Result<Exit> {
                 "to": a.to,
                 "rule": "first checkpoint whose last leaf was received at or after each bound",
             });
-            info["start"] =
-                json!({"size": start.size, "root": bound_root(ledger, &start)?.to_base64()});
+            info["start"] = json!({"size": start.size, "root": bound_root(&start).to_base64()});
             info["end"] = json!({"size": end.size, "root": end.root.to_base64()});
             info["agents"] = json!(a.agents);
             info["population"] = json!({"leaves": pop.leaves, "records": pop.records, "sessions": pop.sessions.len()});
@@ -240,6 +239,7 @@ pub fn run(data: &Path, a: &EvidenceArgs) -> Result<Exit> {
                 .find(|cp| cp.size > last.leaf_index)
                 .cloned()
                 .unwrap_or_else(|| latest.clone());
+            check(&end)?;
             let start = Bound {
                 size: first.leaf_index,
                 checkpoint: None,
@@ -488,14 +488,11 @@ impl Bounds {
     }
 }
 
-fn bound_root(ledger: &mut dyn Backend, b: &Bound) -> Result<Hash> {
-    Ok(match &b.checkpoint {
-        Some(cp) => cp.root,
-        None => {
-            let _ = ledger;
-            agentrail_core::merkle::empty_root()
-        }
-    })
+/// The root of the tree at a bound: the checkpoint's, or the empty tree's.
+fn bound_root(b: &Bound) -> Hash {
+    b.checkpoint
+        .as_ref()
+        .map_or_else(agentrail_core::merkle::empty_root, |cp| cp.root)
 }
 
 /// Writes the population (the leaves of the period, the start tree's frontier, both
