@@ -641,3 +641,83 @@ fn put_event(
     proofs.insert(row.leaf_index, proof.hashes);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentrail_store::clock::ManualClock;
+    use agentrail_store::{InitOptions, Ledger};
+    use std::sync::Arc;
+
+    /// A log whose received_at goes back in log order, as under concurrent writers: one event
+    /// per batch, prepared at these seconds, appended in this order, a checkpoint after each.
+    fn log(seconds: &[i64]) -> (tempfile::TempDir, Box<dyn Backend>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let clock = Arc::new(ManualClock::new(0));
+        Ledger::init(
+            &dir,
+            &InitOptions {
+                origin: Some("example.com/test".into()),
+                publish: None,
+            },
+            clock.as_ref(),
+        )
+        .unwrap();
+        let mut ledger = Ledger::open(&dir, "test", clock.clone()).unwrap();
+        for (i, s) in seconds.iter().enumerate() {
+            let line = format!(
+                r#"{{"event_id":"e{i}","session_id":"s","agent_id":"a","kind":"note","ts":"2026-11-24T10:14:09Z","note":{{"text":"hi"}}}}"#
+            );
+            let ev = event::parse_client_event(line.as_bytes()).unwrap();
+            let at = ManualClock::new(s * 1000);
+            let batch = agentrail_store::prepare(&[ev], "cli", &at).unwrap();
+            ledger.append_prepared(&[batch]).unwrap();
+            ledger.checkpoint_now().unwrap();
+        }
+        drop(ledger);
+        let backend = agentrail_store::ledger::open_read(&dir).unwrap();
+        (tmp, backend)
+    }
+
+    fn first(backend: &mut dyn Backend, second: i64) -> Option<u64> {
+        let cps = backend.checkpoints().unwrap();
+        let bounds = Bounds::new(backend, &cps).unwrap();
+        bounds
+            .first_at_or_after(backend, second as i128 * 1_000_000_000)
+            .unwrap()
+            .map(|b| b.size)
+    }
+
+    #[test]
+    fn the_first_checkpoint_in_log_order_is_found_when_received_at_goes_back() {
+        // Points and their times: empty tree 1000 (leaf 0), then sizes 1..=5 timed by their
+        // last leaf: 1000, 1700, 1500, 1600, 3000. A binary search for 1650 lands on size 5.
+        let (_t, mut b) = log(&[1000, 1700, 1500, 1600, 3000]);
+        assert_eq!(first(b.as_mut(), 1650), Some(2));
+        assert_eq!(first(b.as_mut(), 1550), Some(2));
+        assert_eq!(first(b.as_mut(), 1700), Some(2));
+        assert_eq!(first(b.as_mut(), 1701), Some(5));
+        assert_eq!(
+            first(b.as_mut(), 500),
+            Some(0),
+            "before the first leaf: the empty tree"
+        );
+        assert_eq!(first(b.as_mut(), 1000), Some(0));
+        assert_eq!(first(b.as_mut(), 4000), None, "the period is not over");
+    }
+
+    #[test]
+    fn in_order_logs_give_the_same_bound_as_a_scan() {
+        let seconds: Vec<i64> = (0..40).map(|i| 1000 + 30 * i).collect();
+        let (_t, mut b) = log(&seconds);
+        for t in (900..2300).step_by(7) {
+            // The first point whose time is at or after t, by a plain scan.
+            let want = std::iter::once(0u64).chain(1..=40).find(|&size| {
+                let leaf = size.saturating_sub(1) as usize;
+                seconds[leaf] >= t
+            });
+            assert_eq!(first(b.as_mut(), t), want, "at {t}");
+        }
+    }
+}
