@@ -406,7 +406,8 @@ pub fn run(data: &Path, a: &EvidenceArgs) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn parse_bound(field: &str, v: &str) -> Result<i128> {
+/// A period flag (RFC 3339 or a date) in Unix nanoseconds; errors name `field`.
+pub fn parse_bound(field: &str, v: &str) -> Result<i128> {
     let sortable = agentrail_index::query::parse_time(field, v)?;
     let normal = agentrail_index::session::normal(&sortable);
     timefmt::parse_unix_nanos(&normal).map_err(|e| anyhow!("{field} {v:?}: {e}"))

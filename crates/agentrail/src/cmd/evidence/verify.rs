@@ -533,7 +533,7 @@ fn check_contents(
     // Policy and inventory records: each proven, none of the period's missing, the state they
     // make equal to what the bundle says was in force.
     let mut proofs: HashMap<u64, Vec<Hash>> = HashMap::new();
-    let records = check_records(cx, rep, &end_note, pass.as_ref(), &mut proofs)?;
+    let records = check_records(cx, rep, &end_note, end_size, pass.as_ref(), &mut proofs)?;
 
     // The sampled sessions: every event proven, equal to its population leaf, none of the
     // period's missing; the narratives exactly what the events say.
@@ -1116,7 +1116,7 @@ fn check_bounds(
                     show(at)
                 ));
             };
-            let want = timefmt_nanos(t)?;
+            let want = super::build::parse_bound("period", t).map_err(|e| format!("{e:#}"))?;
             if at < want {
                 return Err(format!(
                     "its last leaf was received at {}, before {t}",
@@ -1170,12 +1170,6 @@ fn check_bounds(
         })();
         line(rep, &format!("period {name}"), r);
     }
-}
-
-fn timefmt_nanos(t: &str) -> Result<i128, String> {
-    let sortable = agentrail_index::query::parse_time("period", t).map_err(|e| e.to_string())?;
-    agentrail_core::timefmt::parse_unix_nanos(&agentrail_index::session::normal(&sortable))
-        .map_err(|e| e.to_string())
 }
 
 /// The time of a bound shown in boundaries.json: its checkpoint verified (size matches), its
@@ -1236,6 +1230,7 @@ fn check_records(
     cx: &mut Ctx,
     rep: &mut Report,
     end_note: &str,
+    end_size: u64,
     pass: Option<&Pass>,
     proofs: &mut HashMap<u64, Vec<Hash>>,
 ) -> Result<Vec<LeafRow>, String> {
@@ -1307,7 +1302,7 @@ fn check_records(
         files.push(json!({"path": path, "sha256": sha, "file": f}));
     }
     let want = canonical(&json!({
-        "at_size": end_size_of(end_note, &cx.verifier),
+        "at_size": end_size,
         "policy_set_hash": state.policies.hash(),
         "files": files,
         "records": rows.iter().map(|r| r.leaf_index).collect::<Vec<_>>(),
@@ -1333,10 +1328,6 @@ fn check_records(
         },
     );
     Ok(rows)
-}
-
-fn end_size_of(note: &str, v: &Verifier) -> u64 {
-    open_checkpoint(note, v).map(|c| c.size).unwrap_or(0)
 }
 
 #[allow(clippy::too_many_arguments)]
